@@ -1,0 +1,306 @@
+"""Print a derivation as a NumPy module (through a jinja2 template).
+
+Every contraction of the derivation is a product of indexed tensors with summed
+indices; it is printed as one ``numpy.einsum`` call whose subscripts are read off
+the index structure, with the sample index as the leading axis. Entrywise
+activation code comes from SymPy's NumPy printer after common-subexpression
+elimination. The generated module imports numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import jinja2
+import sympy
+from sympy import Indexed, KroneckerDelta, Symbol
+from sympy.printing.numpy import NumPyPrinter
+
+from symws.activations import z
+from symws.engine import Derivation, add_sample_index
+from symws.tensors import factors_of
+
+LETTERS = "abcdefghijklopqrstuvwxyz"
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class ActivationPrinter(NumPyPrinter):
+    """SymPy's NumPy printer, plus stable forms of sigmoid, softplus and erf."""
+
+    def _print_sigmoid(self, expr) -> str:
+        return "numpy.exp(-numpy.logaddexp(0.0, -(%s)))" % self._print(expr.args[0])
+
+    def _print_softplus(self, expr) -> str:
+        return "numpy.logaddexp(0.0, %s)" % self._print(expr.args[0])
+
+    def _print_erf(self, expr) -> str:
+        return "_erf(%s)" % self._print(expr.args[0])
+
+    def _print_erfc(self, expr) -> str:
+        return "(1.0 - _erf(%s))" % self._print(expr.args[0])
+
+
+def print_number(value) -> str:
+    value = sympy.nsimplify(value)
+    if not value.is_Rational:
+        raise NotImplementedError(f"non-rational coefficient {value} in a contraction")
+    return repr(float(value))
+
+
+class ModulePrinter:
+    """Turns one derivation's expressions into the code snippets of the template."""
+
+    def __init__(self, derivation: Derivation) -> None:
+        self.d = derivation
+        self.n, self.m = derivation.sample_indices
+
+    # -- index bookkeeping ------------------------------------------------------
+
+    def dim_code(self, index: Symbol, factors: list) -> str:
+        for factor in factors:
+            if isinstance(factor, Indexed) and index in factor.indices:
+                tensor = self.d.tensors[factor.base.label.name]
+                axis = list(factor.indices).index(index)
+                if tensor.per_sample and len(factor.indices) > len(tensor.dims):
+                    axis -= 1
+                width = tensor.dims[axis]
+                return f"dims[{self.d.widths.index(width)}]"
+        raise ValueError(f"index {index} has no tensor axis")
+
+    def einsum(self, factors: list, output: tuple, operand) -> str:
+        """One einsum call; ``operand(factor)`` gives the array expression."""
+        letters = {self.n: "n", self.m: "m"}
+        spare = iter(LETTERS)
+
+        def letter(index):
+            if index not in letters:
+                letters[index] = next(spare)
+            return letters[index]
+
+        operands, subscripts = [], []
+        for factor in factors:
+            if isinstance(factor, Indexed):
+                operands.append(operand(factor))
+                subscripts.append("".join(letter(i) for i in factor.indices))
+            elif isinstance(factor, KroneckerDelta):
+                operands.append(f"numpy.eye({self.dim_code(factor.args[0], factors)})")
+                subscripts.append("".join(letter(i) for i in factor.args))
+            else:
+                raise NotImplementedError(f"factor {factor} in a contraction")
+        present = set("".join(subscripts))
+        out = "".join(letters[i] for i in output if i in letters and letters[i] in present)
+        if len(operands) == 1 and subscripts[0] == out:
+            return operands[0]
+        spec = ",".join(subscripts) + "->" + out
+        return f'numpy.einsum("{spec}", {", ".join(operands)}, optimize=True)'
+
+    def monomials(self, expr) -> list:
+        return [factors_of(t) for t in sympy.Add.make_args(sympy.expand(expr))]
+
+    def linear_combination(self, expr, output: tuple, operand) -> list[str]:
+        """Lines of a sum of einsum terms, each with its coefficient."""
+        lines = []
+        for coefficient, factors in self.monomials(expr):
+            code = self.einsum(factors, output, operand)
+            if output and output[0] == self.n and not any(
+                isinstance(f, Indexed) and self.n in f.indices for f in factors
+            ):
+                code += "[None]"
+            sign = "-" if coefficient.could_extract_minus_sign() else "+"
+            magnitude = -coefficient if sign == "-" else coefficient
+            if magnitude != 1:
+                code = f"{print_number(magnitude)} * {code}"
+            lines.append(f"{sign} {code}")
+        if lines and lines[0].startswith("+ "):
+            lines[0] = lines[0][2:]
+        return lines
+
+    # -- per-sample quantities ----------------------------------------------------
+
+    def needed(self, exprs) -> list[str]:
+        """Names of the tensors the expressions use, with everything they depend on."""
+        wanted: set[str] = set()
+        stack = [e for e in exprs]
+        while stack:
+            expr = self.with_sample(stack.pop())
+            for atom in expr.atoms(Indexed):
+                name = atom.base.label.name
+                if name in wanted or name not in self.d.tensors:
+                    continue
+                wanted.add(name)
+                tensor = self.d.tensors[name]
+                if tensor.kind == "contraction":
+                    stack.append(tensor.definition)
+                elif tensor.kind == "activation":
+                    stack.append(self.d.tensors[tensor.definition[1]].base[0])
+                elif tensor.kind in ("softmax", "target_mass"):
+                    stack.append(self.d.tensors[tensor.definition].base[0])
+        return [name for name in self.d.tensors if name in wanted]
+
+    def quantity_lines(self, names: list[str]) -> list[str]:
+        """Code computing each per-sample tensor of ``names`` for a block of samples."""
+        lines = []
+        done_layers = set()
+        for name in names:
+            tensor = self.d.tensors[name]
+            if tensor.kind in ("input", "parameter"):
+                continue
+            if tensor.kind == "activation":
+                source = tensor.definition[1]
+                if source in done_layers:
+                    continue
+                done_layers.add(source)
+                lines += self.activation_lines(source, names)
+            elif tensor.kind == "softmax":
+                lines.append(f"{name} = _softmax({tensor.definition})")
+            elif tensor.kind == "target_mass":
+                lines.append(f"{name} = {tensor.definition}.sum(axis=1)")
+            else:
+                definition = self.with_sample(tensor.definition)
+                output = (self.n,) + tuple(tensor.indices)
+                terms = self.linear_combination(
+                    definition, output, lambda f: f.base.label.name
+                )
+                lines.append(f"{name} = (")
+                lines += ["    " + t for t in terms]
+                lines.append(")")
+        return lines
+
+    def activation_lines(self, source: str, names: list[str]) -> list[str]:
+        """sigma, sigma', sigma'' of one layer, sharing subexpressions (sympy.cse)."""
+        layer = source[1:]
+        wanted = [
+            (f"a{layer}", self.d.sigma),
+            (f"sp{layer}", self.d.sigma_d1),
+            (f"spp{layer}", self.d.sigma_d2),
+        ]
+        wanted = [(n, e) for n, e in wanted if n in names]
+        variable = Symbol(source)
+        exprs = [e.xreplace({z: variable}) for _, e in wanted]
+        temporaries = sympy.numbered_symbols(f"t{layer}_")
+        replacements, reduced = sympy.cse(exprs, symbols=temporaries)
+        printer = ActivationPrinter({"fully_qualified_modules": True})
+        lines = [f"{t} = {printer.doprint(e)}" for t, e in replacements]
+        for (name, _), expr in zip(wanted, reduced):
+            code = printer.doprint(expr)
+            if not expr.has(variable) and not any(expr.has(t) for t, _ in replacements):
+                code = f"numpy.full_like({source}, {code})"
+            lines.append(f"{name} = {code}")
+        return lines
+
+    def with_sample(self, expr):
+        return add_sample_index(expr, self.d.tensors, self.n)
+
+    # -- traces and the dense Hessian ---------------------------------------------
+
+    def component_code(self, pair: bool) -> list[tuple[str, str, str]]:
+        """(name, outer, code) of each component contraction."""
+        terms = self.d.trace_sq_terms if pair else self.d.trace_terms
+        names = sorted({c for t in terms for c in t.components}, key=lambda c: int(c[1:]))
+        rows = []
+        for name in names:
+            component = self.d.components[name]
+
+            def operand(factor):
+                tensor = factor.base.label.name
+                if self.m in factor.indices:
+                    return f'cols["{tensor}"]'
+                return f'rows["{tensor}"]'
+
+            outer = "".join("n" if o == self.n else "m" for o in component.outer)
+            code = self.einsum(component.factors, component.outer, operand)
+            rows.append((name, outer, code))
+        return rows
+
+    def term_code(self, pair: bool) -> list[str]:
+        terms = self.d.trace_sq_terms if pair else self.d.trace_terms
+        shape = {}
+        for name, outer, _ in self.component_code(pair):
+            shape[name] = {"nm": "", "n": "[:, None]" if pair else "", "m": "[None, :]",
+                           "": ""}[outer]
+        lines = []
+        for term in terms:
+            factors = [f"{c}{shape[c]}" for c in term.components]
+            coefficient = print_number(term.coefficient)
+            lines.append(" * ".join([coefficient] + factors) if coefficient != "1.0"
+                         else " * ".join(factors))
+        return lines
+
+    def hessian_blocks(self) -> list[dict]:
+        blocks = []
+        for (row_name, col_name), block in self.d.group_blocks.items():
+            row = next(g for g in self.d.groups if g.name == row_name)
+            col = next(g for g in self.d.groups if g.name == col_name)
+            output = tuple(row.row_indices) + tuple(col.col_indices)
+            terms = self.linear_combination(
+                self.with_sample(block), output,
+                lambda f: f'q["{f.base.label.name}"]'
+            )
+            blocks.append({"row": row_name, "col": col_name, "terms": terms})
+        return blocks
+
+    def bound_code(self) -> list[tuple[str, str]]:
+        d = self.d
+        names = {d.trace_symbol: "trace", d.trace_sq_symbol: "trace_sq",
+                 d.n_params_symbol: "n_params"}
+        lines = []
+        for key, expr in d.bounds.items():
+            expr = expr.xreplace({s: Symbol(v) for s, v in names.items()})
+            lines.append((key, sympy.pycode(expr, fully_qualified_modules=True)))
+        return lines
+
+
+def render_module(derivation: Derivation, spec_path: str = "") -> str:
+    """The source of the generated NumPy module for one derivation."""
+    printer = ModulePrinter(derivation)
+    trace_needed = printer.needed(
+        [c.expression for c in derivation.components.values()
+         if any(c.name in t.components for t in derivation.trace_terms)]
+    )
+    pair_needed = printer.needed(
+        [c.expression for c in derivation.components.values()
+         if any(c.name in t.components for t in derivation.trace_sq_terms)]
+        + list(derivation.group_blocks.values())
+    )
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    template = environment.get_template("module.py.j2")
+    return template.render(
+        d=derivation,
+        spec=derivation.spec,
+        spec_path=spec_path or f"derivations/{derivation.spec.name}.toml",
+        sympy_version=sympy.__version__,
+        trace_lines=printer.quantity_lines(trace_needed),
+        trace_names=[n for n in trace_needed if derivation.tensors[n].per_sample],
+        pair_lines=printer.quantity_lines(pair_needed),
+        pair_names=[n for n in pair_needed if derivation.tensors[n].per_sample],
+        trace_components=printer.component_code(pair=False),
+        trace_terms=printer.term_code(pair=False),
+        pair_components=printer.component_code(pair=True),
+        pair_terms=printer.term_code(pair=True),
+        hessian_blocks=printer.hessian_blocks(),
+        bounds=printer.bound_code(),
+        uses_erf="_erf(" in "\n".join(printer.quantity_lines(pair_needed)),
+        depth=derivation.spec.depth,
+    )
+
+
+def load_module(source: str, name: str) -> types.ModuleType:
+    """Execute generated source as a module (for specs derived in memory)."""
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        exec(compile(source, f"<symws generated {name}>", "exec"), module.__dict__)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
