@@ -4,6 +4,7 @@
     symws derive SPEC.toml [--out DIR]
     symws verify [NAME ...] [--dps D] [--trials T] [--no-sweep]
     symws bound --spec NAME_OR_TOML --weights W.npz --data D.npz [--json] [--exact]
+    symws latex NAME [--pdf] [--snippet]
 
 A user's mistake (bad file, bad shapes, unknown activation, ...) is reported as one
 line on stderr with exit status 2; ``regenerate --check`` exits 1 when generated/
@@ -66,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the sweep over depths 1-4 with and without biases",
     )
 
+    latex = commands.add_parser("latex", help="the LaTeX derivation of an evaluator")
+    latex.add_argument("name", help="evaluator name (a spec in derivations/)")
+    latex.add_argument("--pdf", action="store_true", help="compile it to NAME.pdf")
+    latex.add_argument(
+        "--snippet", action="store_true", help="print the equations alone"
+    )
+    latex.add_argument("--out", default=".", help="folder for the PDF (default: .)")
+
     bound = commands.add_parser("bound", help="bounds for saved weights and data")
     bound.add_argument("--spec", required=True, help="evaluator name or spec TOML path")
     bound.add_argument("--weights", required=True, help="weights .npz (W1, b1, ...)")
@@ -85,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "derive": run_derive,
         "verify": run_verify,
         "bound": run_bound,
+        "latex": run_latex,
     }
     try:
         return handlers[args.command](args)
@@ -222,6 +232,15 @@ def run_verify(args: argparse.Namespace) -> int:
     print(repr(report))
     print(f"{sum(c.passed for c in report)} passed, {sum(not c.passed for c in report)} failed")
     return 0 if report.passed else EXIT_FAILED
+
+
+# -- latex ------------------------------------------------------------------------
+
+
+def run_latex(args: argparse.Namespace) -> int:
+    from symws.latex import latex_command
+
+    return latex_command(args.name, pdf=args.pdf, snippet=args.snippet, out=args.out)
 
 
 # -- bound ------------------------------------------------------------------------

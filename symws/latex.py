@@ -173,3 +173,8 @@ def render_latex(derivation: Derivation) -> str:
         bounds=bounds,
         depth=d.spec.depth,
     )
+
+
+def latex_command(name: str, pdf: bool = False, snippet: bool = False, out: str = ".") -> int:
+    """``symws latex``: print the document or its equations, or compile a PDF."""
+    raise NotImplementedError("symws latex is being written (issue: LaTeX derivations)")
