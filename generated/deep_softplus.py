@@ -170,6 +170,11 @@ def _targets(Y, n_samples, classes):
     return Y
 
 
+def _gram(left, right):
+    """K[n, m] = <left[n], right[m]>: both sides flattened, one matrix product."""
+    return left.reshape(left.shape[0], -1) @ right.reshape(right.shape[0], -1).T
+
+
 def _dims(params, X):
     return [X.shape[1]] + [W.shape[0] for W, _ in params]
 
@@ -472,41 +477,146 @@ def _trace_h2(params, X, Y, tile_size):
             cols = rows if second == first else _pair_quantities(
                 params, X[col_tile], Y[col_tile]
             )
-            K9 = numpy.einsum("na,ma->nm", rows["a0"], cols["a0"], optimize=True)
-            K10 = numpy.einsum("nab,mab->nm", rows["S1"], cols["S1"], optimize=True)
-            K11 = numpy.einsum("na,ma->nm", rows["a1"], cols["a1"], optimize=True)
-            K12 = numpy.einsum("nab,mab->nm", rows["C2_1"], cols["C2_1"], optimize=True)
-            K13 = numpy.einsum("mab,mb,na,nb->nm", cols["C2_1"], cols["a1"], rows["g2"], rows["sp1"], optimize=True)
-            K14 = numpy.einsum("nab,nb,ma,mb->nm", rows["C2_1"], rows["a1"], cols["g2"], cols["sp1"], optimize=True)
-            K15 = numpy.einsum("na,ma->nm", rows["g2"], cols["g2"], optimize=True)
-            K16 = numpy.einsum("na,ma->nm", rows["sp1"], cols["sp1"], optimize=True)
-            K17 = numpy.einsum("na,ma->nm", rows["a2"], cols["a2"], optimize=True)
-            K18 = numpy.einsum("nab,mab->nm", rows["C3_1"], cols["C3_1"], optimize=True)
-            K19 = numpy.einsum("nab,mcb,ma,nc->nm", rows["A3_1"], cols["C3_1"], cols["a2"], rows["g3"], optimize=True)
-            K20 = numpy.einsum("mab,ncb,na,mc->nm", cols["A3_1"], rows["C3_1"], rows["a2"], cols["g3"], optimize=True)
-            K21 = numpy.einsum("na,ma->nm", rows["g3"], cols["g3"], optimize=True)
-            K22 = numpy.einsum("nab,mab->nm", rows["A3_1"], cols["A3_1"], optimize=True)
-            K23 = numpy.einsum("na,ma->nm", rows["a3"], cols["a3"], optimize=True)
-            K24 = numpy.einsum("nab,mab->nm", rows["C4_1"], cols["C4_1"], optimize=True)
-            K25 = numpy.einsum("nab,mcb,ma,nc->nm", rows["A4_1"], cols["C4_1"], cols["a3"], rows["g4"], optimize=True)
-            K26 = numpy.einsum("mab,ncb,na,mc->nm", cols["A4_1"], rows["C4_1"], rows["a3"], cols["g4"], optimize=True)
-            K27 = numpy.einsum("na,ma->nm", rows["g4"], cols["g4"], optimize=True)
-            K28 = numpy.einsum("nab,mab->nm", rows["A4_1"], cols["A4_1"], optimize=True)
-            K29 = numpy.einsum("nab,mab->nm", rows["S2"], cols["S2"], optimize=True)
-            K30 = numpy.einsum("nab,mab->nm", rows["C3_2"], cols["C3_2"], optimize=True)
-            K31 = numpy.einsum("mab,mb,na,nb->nm", cols["C3_2"], cols["a2"], rows["g3"], rows["sp2"], optimize=True)
-            K32 = numpy.einsum("nab,nb,ma,mb->nm", rows["C3_2"], rows["a2"], cols["g3"], cols["sp2"], optimize=True)
-            K33 = numpy.einsum("na,ma->nm", rows["sp2"], cols["sp2"], optimize=True)
-            K34 = numpy.einsum("nab,mab->nm", rows["C4_2"], cols["C4_2"], optimize=True)
-            K35 = numpy.einsum("nab,mcb,ma,nc->nm", rows["A4_2"], cols["C4_2"], cols["a3"], rows["g4"], optimize=True)
-            K36 = numpy.einsum("mab,ncb,na,mc->nm", cols["A4_2"], rows["C4_2"], rows["a3"], cols["g4"], optimize=True)
-            K37 = numpy.einsum("nab,mab->nm", rows["A4_2"], cols["A4_2"], optimize=True)
-            K38 = numpy.einsum("nab,mab->nm", rows["S3"], cols["S3"], optimize=True)
-            K39 = numpy.einsum("nab,mab->nm", rows["C4_3"], cols["C4_3"], optimize=True)
-            K40 = numpy.einsum("mab,mb,na,nb->nm", cols["C4_3"], cols["a3"], rows["g4"], rows["sp3"], optimize=True)
-            K41 = numpy.einsum("nab,nb,ma,mb->nm", rows["C4_3"], rows["a3"], cols["g4"], cols["sp3"], optimize=True)
-            K42 = numpy.einsum("na,ma->nm", rows["sp3"], cols["sp3"], optimize=True)
-            K43 = numpy.einsum("nab,mab->nm", rows["S4"], cols["S4"], optimize=True)
+            K9 = _gram(
+                rows["a0"],
+                cols["a0"],
+            )
+            K10 = _gram(
+                rows["S1"],
+                cols["S1"],
+            )
+            K11 = _gram(
+                rows["a1"],
+                cols["a1"],
+            )
+            K12 = _gram(
+                rows["C2_1"],
+                cols["C2_1"],
+            )
+            K13 = _gram(
+                numpy.einsum("na,nb->nab", rows["g2"], rows["sp1"], optimize=True),
+                numpy.einsum("mab,mb->mab", cols["C2_1"], cols["a1"], optimize=True),
+            )
+            K14 = _gram(
+                numpy.einsum("nab,nb->nab", rows["C2_1"], rows["a1"], optimize=True),
+                numpy.einsum("ma,mb->mab", cols["g2"], cols["sp1"], optimize=True),
+            )
+            K15 = _gram(
+                rows["g2"],
+                cols["g2"],
+            )
+            K16 = _gram(
+                rows["sp1"],
+                cols["sp1"],
+            )
+            K17 = _gram(
+                rows["a2"],
+                cols["a2"],
+            )
+            K18 = _gram(
+                rows["C3_1"],
+                cols["C3_1"],
+            )
+            K19 = _gram(
+                numpy.einsum("nab,nc->ncba", rows["A3_1"], rows["g3"], optimize=True),
+                numpy.einsum("mab,mc->mabc", cols["C3_1"], cols["a2"], optimize=True),
+            )
+            K20 = _gram(
+                numpy.einsum("nab,nc->ncba", rows["C3_1"], rows["a2"], optimize=True),
+                numpy.einsum("mab,mc->mabc", cols["A3_1"], cols["g3"], optimize=True),
+            )
+            K21 = _gram(
+                rows["g3"],
+                cols["g3"],
+            )
+            K22 = _gram(
+                rows["A3_1"],
+                cols["A3_1"],
+            )
+            K23 = _gram(
+                rows["a3"],
+                cols["a3"],
+            )
+            K24 = _gram(
+                rows["C4_1"],
+                cols["C4_1"],
+            )
+            K25 = _gram(
+                numpy.einsum("nab,nc->ncba", rows["A4_1"], rows["g4"], optimize=True),
+                numpy.einsum("mab,mc->mabc", cols["C4_1"], cols["a3"], optimize=True),
+            )
+            K26 = _gram(
+                numpy.einsum("nab,nc->ncba", rows["C4_1"], rows["a3"], optimize=True),
+                numpy.einsum("mab,mc->mabc", cols["A4_1"], cols["g4"], optimize=True),
+            )
+            K27 = _gram(
+                rows["g4"],
+                cols["g4"],
+            )
+            K28 = _gram(
+                rows["A4_1"],
+                cols["A4_1"],
+            )
+            K29 = _gram(
+                rows["S2"],
+                cols["S2"],
+            )
+            K30 = _gram(
+                rows["C3_2"],
+                cols["C3_2"],
+            )
+            K31 = _gram(
+                numpy.einsum("na,nb->nab", rows["g3"], rows["sp2"], optimize=True),
+                numpy.einsum("mab,mb->mab", cols["C3_2"], cols["a2"], optimize=True),
+            )
+            K32 = _gram(
+                numpy.einsum("nab,nb->nab", rows["C3_2"], rows["a2"], optimize=True),
+                numpy.einsum("ma,mb->mab", cols["g3"], cols["sp2"], optimize=True),
+            )
+            K33 = _gram(
+                rows["sp2"],
+                cols["sp2"],
+            )
+            K34 = _gram(
+                rows["C4_2"],
+                cols["C4_2"],
+            )
+            K35 = _gram(
+                numpy.einsum("nab,nc->ncba", rows["A4_2"], rows["g4"], optimize=True),
+                numpy.einsum("mab,mc->mabc", cols["C4_2"], cols["a3"], optimize=True),
+            )
+            K36 = _gram(
+                numpy.einsum("nab,nc->ncba", rows["C4_2"], rows["a3"], optimize=True),
+                numpy.einsum("mab,mc->mabc", cols["A4_2"], cols["g4"], optimize=True),
+            )
+            K37 = _gram(
+                rows["A4_2"],
+                cols["A4_2"],
+            )
+            K38 = _gram(
+                rows["S3"],
+                cols["S3"],
+            )
+            K39 = _gram(
+                rows["C4_3"],
+                cols["C4_3"],
+            )
+            K40 = _gram(
+                numpy.einsum("na,nb->nab", rows["g4"], rows["sp3"], optimize=True),
+                numpy.einsum("mab,mb->mab", cols["C4_3"], cols["a3"], optimize=True),
+            )
+            K41 = _gram(
+                numpy.einsum("nab,nb->nab", rows["C4_3"], rows["a3"], optimize=True),
+                numpy.einsum("ma,mb->mab", cols["g4"], cols["sp3"], optimize=True),
+            )
+            K42 = _gram(
+                rows["sp3"],
+                cols["sp3"],
+            )
+            K43 = _gram(
+                rows["S4"],
+                cols["S4"],
+            )
             pair_sum = numpy.sum(
                 K10 * K9 * K9
                 + 2.0 * K11 * K12 * K9

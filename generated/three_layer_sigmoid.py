@@ -170,6 +170,11 @@ def _targets(Y, n_samples, classes):
     return Y
 
 
+def _gram(left, right):
+    """K[n, m] = <left[n], right[m]>: both sides flattened, one matrix product."""
+    return left.reshape(left.shape[0], -1) @ right.reshape(right.shape[0], -1).T
+
+
 def _dims(params, X):
     return [X.shape[1]] + [W.shape[0] for W, _ in params]
 
@@ -338,15 +343,42 @@ def _trace_h2(params, X, Y, tile_size):
             cols = rows if second == first else _pair_quantities(
                 params, X[col_tile], Y[col_tile]
             )
-            K5 = numpy.einsum("na,ma->nm", rows["a0"], cols["a0"], optimize=True)
-            K6 = numpy.einsum("nab,mab->nm", rows["S1"], cols["S1"], optimize=True)
-            K7 = numpy.einsum("na,ma->nm", rows["a1"], cols["a1"], optimize=True)
-            K8 = numpy.einsum("nab,mab->nm", rows["C2_1"], cols["C2_1"], optimize=True)
-            K9 = numpy.einsum("mab,mb,na,nb->nm", cols["C2_1"], cols["a1"], rows["g2"], rows["sp1"], optimize=True)
-            K10 = numpy.einsum("nab,nb,ma,mb->nm", rows["C2_1"], rows["a1"], cols["g2"], cols["sp1"], optimize=True)
-            K11 = numpy.einsum("na,ma->nm", rows["g2"], cols["g2"], optimize=True)
-            K12 = numpy.einsum("na,ma->nm", rows["sp1"], cols["sp1"], optimize=True)
-            K13 = numpy.einsum("nab,mab->nm", rows["S2"], cols["S2"], optimize=True)
+            K5 = _gram(
+                rows["a0"],
+                cols["a0"],
+            )
+            K6 = _gram(
+                rows["S1"],
+                cols["S1"],
+            )
+            K7 = _gram(
+                rows["a1"],
+                cols["a1"],
+            )
+            K8 = _gram(
+                rows["C2_1"],
+                cols["C2_1"],
+            )
+            K9 = _gram(
+                numpy.einsum("na,nb->nab", rows["g2"], rows["sp1"], optimize=True),
+                numpy.einsum("mab,mb->mab", cols["C2_1"], cols["a1"], optimize=True),
+            )
+            K10 = _gram(
+                numpy.einsum("nab,nb->nab", rows["C2_1"], rows["a1"], optimize=True),
+                numpy.einsum("ma,mb->mab", cols["g2"], cols["sp1"], optimize=True),
+            )
+            K11 = _gram(
+                rows["g2"],
+                cols["g2"],
+            )
+            K12 = _gram(
+                rows["sp1"],
+                cols["sp1"],
+            )
+            K13 = _gram(
+                rows["S2"],
+                cols["S2"],
+            )
             pair_sum = numpy.sum(
                 K5 * K5 * K6
                 + 2.0 * K5 * K6

@@ -211,9 +211,33 @@ class ModulePrinter:
                 return f'rows["{tensor}"]'
 
             outer = "".join("n" if o == self.n else "m" for o in component.outer)
-            code = self.einsum(component.factors, component.outer, operand)
+            if outer == "nm":
+                code = self.gram_code(component.factors, operand)
+            else:
+                code = self.einsum(component.factors, component.outer, operand)
             rows.append((name, outer, code))
         return rows
+
+    def gram_code(self, factors: list, operand) -> str:
+        """A component of two samples as one matrix product of two sides.
+
+        The factors of sample n are contracted among themselves down to the
+        indices they share with sample m's factors, likewise for m, and the two
+        sides meet in one BLAS matrix product: K[n, m] = left[n, :] . right[m, :].
+        """
+        left = [f for f in factors if self.n in f.indices]
+        right = [f for f in factors if self.m in f.indices]
+        if len(left) + len(right) != len(factors):
+            raise NotImplementedError(f"component {factors} mixes samples in a factor")
+        left_indices = {i for f in left for i in f.indices}
+        shared = []
+        for factor in right:
+            for index in factor.indices:
+                if index in left_indices and index not in shared:
+                    shared.append(index)
+        left_code = self.einsum(left, (self.n, *shared), operand)
+        right_code = self.einsum(right, (self.m, *shared), operand)
+        return f"_gram(\n                {left_code},\n                {right_code},\n            )"
 
     def term_code(self, pair: bool) -> list[str]:
         terms = self.d.trace_sq_terms if pair else self.d.trace_terms
