@@ -502,6 +502,91 @@ def hessian(params, X, Y, tile_size=TILE_SIZE):
     return H / X.shape[0]
 
 
+def _parameter_layout(params):
+    """Group name -> (offset, shape) in the flat parameter vector."""
+    layout, start = {}, 0
+    for layer, (W, b) in enumerate(params, start=1):
+        for name, array in ((f"W{layer}", W), (f"b{layer}", b)):
+            if array is not None:
+                layout[name] = (start, array.shape)
+                start += array.size
+    return layout
+
+
+def hvp(params, X, Y, vector, tile_size=TILE_SIZE):
+    """The Hessian-vector product H v of the mean loss, without forming H.
+
+    Args:
+        vector: (P,) in the parameter order of ``hessian``.
+
+    Returns:
+        (P,) array.
+    """
+    params, X, Y = check_inputs(params, X, Y)
+    size = n_params(params)
+    vector = numpy.asarray(vector, dtype=float)
+    if vector.shape != (size,):
+        raise ValueError(f"vector must have shape ({size},), got {vector.shape}")
+    return _hvp(params, X, Y, vector, tile_size)
+
+
+def _hvp(params, X, Y, vector, tile_size):
+    return hvp_operator(params, X, Y, tile_size, keep=False)(vector)
+
+
+def hvp_operator(params, X, Y, tile_size=TILE_SIZE, keep=True):
+    """A function v -> H v for repeated products (Lanczos).
+
+    With ``keep`` the per-sample arrays of every tile are computed once and kept,
+    which costs memory linear in N; without it each product recomputes them.
+    """
+    params, X, Y = check_inputs(params, X, Y)
+    dims = _dims(params, X)
+    layout = _parameter_layout(params)
+    tiles = _tiles(X.shape[0], tile_size)
+    kept = [_pair_quantities(params, X[t], Y[t]) for t in tiles] if keep else None
+
+    def product(vector):
+        parts = {
+            name: vector[start:start + int(numpy.prod(shape))].reshape(shape)
+            for name, (start, shape) in layout.items()
+        }
+        out = {name: numpy.zeros(shape) for name, (_, shape) in layout.items()}
+        for position, tile in enumerate(tiles):
+            q = kept[position] if keep else _pair_quantities(params, X[tile], Y[tile])
+            out["W1"] += (
+                numpy.einsum("a,nb,nac->cb", parts["b1"], q["a0"], q["S1"], optimize=True)
+                + numpy.einsum("a,nb,nac->cb", parts["b2"], q["a0"], q["C2_1"], optimize=True)
+                + numpy.einsum("na,nb,cb,ncd->da", q["a0"], q["a0"], parts["W1"], q["S1"], optimize=True)
+                + numpy.einsum("na,nb,cb,ncd->da", q["a0"], q["a1"], parts["W2"], q["C2_1"], optimize=True)
+                + numpy.einsum("na,nb,nc,bc->ca", q["a0"], q["g2"], q["sp1"], parts["W2"], optimize=True)
+            )
+            out["b1"] += (
+                numpy.einsum("a,nab->b", parts["b1"], q["S1"], optimize=True)
+                + numpy.einsum("a,nab->b", parts["b2"], q["C2_1"], optimize=True)
+                + numpy.einsum("na,ba,ncb->c", q["a0"], parts["W1"], q["S1"], optimize=True)
+                + numpy.einsum("na,ba,nbc->c", q["a1"], parts["W2"], q["C2_1"], optimize=True)
+                + numpy.einsum("na,nb,ab->b", q["g2"], q["sp1"], parts["W2"], optimize=True)
+            )
+            out["W2"] += (
+                numpy.einsum("a,nb,na->ba", parts["b1"], q["g2"], q["sp1"], optimize=True)
+                + numpy.einsum("a,nb,nca->cb", parts["b1"], q["a1"], q["C2_1"], optimize=True)
+                + numpy.einsum("a,nb,nac->cb", parts["b2"], q["a1"], q["S2"], optimize=True)
+                + numpy.einsum("na,nb,ca,ndc->db", q["a0"], q["a1"], parts["W1"], q["C2_1"], optimize=True)
+                + numpy.einsum("na,nb,nc,ca->bc", q["a0"], q["g2"], q["sp1"], parts["W1"], optimize=True)
+                + numpy.einsum("na,nb,cb,ncd->da", q["a1"], q["a1"], parts["W2"], q["S2"], optimize=True)
+            )
+            out["b2"] += (
+                numpy.einsum("a,nba->b", parts["b1"], q["C2_1"], optimize=True)
+                + numpy.einsum("a,nab->b", parts["b2"], q["S2"], optimize=True)
+                + numpy.einsum("na,ba,ncb->c", q["a0"], parts["W1"], q["C2_1"], optimize=True)
+                + numpy.einsum("na,ba,ncb->c", q["a1"], parts["W2"], q["S2"], optimize=True)
+            )
+        return numpy.concatenate([out[name].ravel() for name in layout]) / X.shape[0]
+
+    return product
+
+
 def ws_bound(params, X, Y, tile_size=TILE_SIZE):
     """The Wolkowicz-Styan bounds on the extreme Hessian eigenvalues.
 

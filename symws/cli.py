@@ -4,7 +4,7 @@
     symws derive SPEC.toml [--out DIR]
     symws verify [NAME ...] [--dps D] [--trials T] [--no-sweep]
     symws bound --spec NAME_OR_TOML --weights W.npz --data D.npz [--json] [--exact]
-    symws latex NAME [--pdf] [--snippet]
+    symws latex NAME [--pdf] [--snippet] [--out DIR]
 
 A user's mistake (bad file, bad shapes, unknown activation, ...) is reported as one
 line on stderr with exit status 2; ``regenerate --check`` exits 1 when generated/
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     bound.add_argument("--json", action="store_true", help="print one JSON object")
     bound.add_argument(
         "--exact", action="store_true",
-        help="also the exact extreme eigenvalues of the dense Hessian",
+        help="also the exact extreme eigenvalues (dense, or Lanczos for large P)",
     )
     return parser
 
@@ -273,18 +273,17 @@ def run_bound(args: argparse.Namespace) -> int:
     result = module.ws_bound(params, X, Y).as_dict()
 
     if args.exact:
-        size = module.n_params(params)
-        if size > module.MAX_DENSE_PARAMS:
-            raise NotImplementedError(
-                f"--exact for P = {size} > {module.MAX_DENSE_PARAMS} needs a "
-                "Hessian-vector product and Lanczos, which symws does not derive yet"
+        from symws.spectrum import extreme_eigenvalues
+
+        spectrum = extreme_eigenvalues(module, params, X, Y,
+                                       progress=None if not args.json else False)
+        result["exact_lambda_max"] = spectrum.lambda_max
+        result["exact_lambda_min"] = spectrum.lambda_min
+        result["exact_method"] = spectrum.method
+        if spectrum.lambda_max > 0:
+            result["ratio_upper_to_exact"] = (
+                result["lambda_max_upper"] / spectrum.lambda_max
             )
-        eigenvalues = np.linalg.eigvalsh(module.hessian(params, X, Y))
-        result["exact_lambda_max"] = float(eigenvalues[-1])
-        result["exact_lambda_min"] = float(eigenvalues[0])
-        result["exact_method"] = "dense"
-        if eigenvalues[-1] > 0:
-            result["ratio_upper_to_exact"] = result["lambda_max_upper"] / eigenvalues[-1]
 
     result = {"evaluator": module.NAME, "n_samples": int(np.shape(X)[0]), **result}
     if args.json:

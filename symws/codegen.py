@@ -146,7 +146,7 @@ class ModulePrinter:
         done_layers = set()
         for name in names:
             tensor = self.d.tensors[name]
-            if tensor.kind in ("input", "parameter"):
+            if tensor.kind in ("input", "parameter", "vector"):
                 continue
             if tensor.kind == "activation":
                 source = tensor.definition[1]
@@ -266,6 +266,21 @@ class ModulePrinter:
             blocks.append({"row": row_name, "col": col_name, "terms": terms})
         return blocks
 
+    def hvp_groups(self) -> list[dict]:
+        groups = []
+        for group in self.d.groups:
+            expr = self.with_sample(self.d.hvp[group.name])
+
+            def operand(factor):
+                name = factor.base.label.name
+                if name.startswith("v_"):
+                    return f'parts["{name[2:]}"]'
+                return f'q["{name}"]'
+
+            terms = self.linear_combination(expr, tuple(group.row_indices), operand)
+            groups.append({"name": group.name, "terms": terms})
+        return groups
+
     def bound_code(self) -> list[tuple[str, str]]:
         d = self.d
         names = {d.trace_symbol: "trace", d.trace_sq_symbol: "trace_sq",
@@ -288,6 +303,7 @@ def render_module(derivation: Derivation, spec_path: str = "") -> str:
         [c.expression for c in derivation.components.values()
          if any(c.name in t.components for t in derivation.trace_sq_terms)]
         + list(derivation.group_blocks.values())
+        + list(derivation.hvp.values())
     )
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -311,6 +327,7 @@ def render_module(derivation: Derivation, spec_path: str = "") -> str:
         pair_components=printer.component_code(pair=True),
         pair_terms=printer.term_code(pair=True),
         hessian_blocks=printer.hessian_blocks(),
+        hvp_groups=printer.hvp_groups(),
         bounds=printer.bound_code(),
         uses_erf="_erf(" in "\n".join(printer.quantity_lines(pair_needed)),
         depth=derivation.spec.depth,

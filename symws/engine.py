@@ -154,6 +154,8 @@ class Derivation:
             symbols ``trace_symbol``, ``trace_sq_symbol`` and ``n_params_symbol``.
         n_params: P as an expression of the widths.
         report: stage timings and sizes.
+        hvp: group name -> per-sample entry of the Hessian-vector product H^n v,
+            with v's parts the tensors ``v_W1``, ``v_b1``, ...
     """
 
     spec: Spec
@@ -179,6 +181,7 @@ class Derivation:
     trace_sq_symbol: Symbol
     n_params_symbol: Symbol
     report: Report
+    hvp: dict
 
 
 class Engine:
@@ -247,6 +250,7 @@ class Engine:
         start = time.perf_counter()
         self.parameter_groups()
         self.derive_blocks()
+        self.derive_hessian_vector_product()
         self.timed("blocks", start, *self.group_blocks.values())
 
         start = time.perf_counter()
@@ -460,6 +464,35 @@ class Engine:
             for k in range(l, self.L + 1)
         }
 
+    def derive_hessian_vector_product(self) -> None:
+        """(H v)_G = sum over blocks of the block contracted with v's part of the
+        other group; a block (A, B) with A before B also acts, transposed, on v_A.
+
+        ``hvp[G]`` is the per-sample entry of (H^n v) for group G, in G's row
+        indices; the vector's parts are the parameter-shaped tensors ``v_G``.
+        """
+        self.vector_tensors = {}
+        for group in self.groups:
+            tensor = self.tensor(f"v_{group.name}", group.tensor.dims, "vector",
+                                 f"v^{{{group.tensor.latex}}}", per_sample=False)
+            self.vector_tensors[group.name] = tensor
+        self.hvp = {group.name: sympy.S.Zero for group in self.groups}
+        by_name = {group.name: group for group in self.groups}
+        for (row_name, col_name), block in self.group_blocks.items():
+            row, col = by_name[row_name], by_name[col_name]
+            v_col = self.vector_tensors[col_name].base
+            summed = {x: self.indices.summed("e") for x in col.col_indices}
+            self.hvp[row_name] += block.xreplace(summed) * v_col[
+                tuple(summed[x] for x in col.col_indices)]
+            if row_name != col_name:
+                v_row = self.vector_tensors[row_name].base
+                summed = {x: self.indices.summed("e") for x in row.row_indices}
+                renamed = dict(summed)
+                renamed.update(zip(col.col_indices, col.row_indices))
+                self.hvp[col_name] += block.xreplace(renamed) * v_row[
+                    tuple(summed[x] for x in row.row_indices)]
+        self.hvp = {name: contract(expr) for name, expr in self.hvp.items()}
+
     # -- traces -----------------------------------------------------------------
 
     def with_sample(self, expr: Expr, sample: Symbol) -> Expr:
@@ -607,6 +640,7 @@ class Engine:
             trace_sq_symbol=self.trace_sq_symbol,
             n_params_symbol=self.n_params_symbol,
             report=self.report,
+            hvp=self.hvp,
         )
 
 

@@ -179,3 +179,34 @@ def test_naive_sigmoid_derivative_is_worse_than_the_stable_form():
     code = ActivationPrinter({"fully_qualified_modules": True}).doprint(first)
     value = eval(code, {"numpy": np, "z": np.array(-1000.0)})
     assert np.isfinite(value) and value >= 0.0
+
+
+@pytest.mark.parametrize("depth, bias, activation", [(1, True, "tanh"), (2, False, "gelu"),
+                                                     (3, True, "sigmoid"),
+                                                     (4, False, "softplus")])
+def test_hessian_vector_product_equals_dense_hessian_times_vector(
+    depth, bias, activation, make_evaluator
+):
+    module = make_evaluator(depth, activation, bias)
+    params, X, Y = random_network(depth, bias, n_samples=7, seed=40 + depth)
+    H = module.hessian(params, X, Y)
+    v = np.random.default_rng(depth).normal(size=H.shape[0])
+
+    np.testing.assert_allclose(module.hvp(params, X, Y, v, tile_size=3), H @ v,
+                               atol=1e-13 * np.abs(H).max() * np.abs(v).sum())
+    apply = module.hvp_operator(params, X, Y, tile_size=2)
+    np.testing.assert_allclose(apply(v), H @ v, atol=1e-13 * np.abs(H).sum())
+
+
+def test_lanczos_finds_the_dense_extreme_eigenvalues(make_evaluator):
+    from symws.spectrum import extreme_eigenvalues
+
+    module = make_evaluator(2, "tanh", True)
+    params, X, Y = random_network(2, True, widths=[6, 8, 4], n_samples=20, seed=50)
+    dense = extreme_eigenvalues(module, params, X, Y, method="dense")
+    lanczos = extreme_eigenvalues(module, params, X, Y, method="lanczos",
+                                  progress=False)
+
+    assert lanczos.method == "lanczos" and lanczos.products > 0
+    assert lanczos.lambda_max == pytest.approx(dense.lambda_max, rel=1e-8)
+    assert lanczos.lambda_min == pytest.approx(dense.lambda_min, rel=1e-8, abs=1e-12)
