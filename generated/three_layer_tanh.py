@@ -306,9 +306,9 @@ def _trace_h(params, X, Y, tile_size):
     for tile in _tiles(X.shape[0], tile_size):
         rows = _trace_quantities(params, X[tile], Y[tile])
         K1 = numpy.einsum("na,na->n", rows["a0"], rows["a0"], optimize=True)
-        K2 = numpy.einsum("naa->n", rows["S1"], optimize=True)
+        K2 = numpy.einsum("naa->n", rows["S1"])
         K3 = numpy.einsum("na,na->n", rows["a1"], rows["a1"], optimize=True)
-        K4 = numpy.einsum("naa->n", rows["S2"], optimize=True)
+        K4 = numpy.einsum("naa->n", rows["S2"])
         total += numpy.sum(
             K1 * K2
             + K2
@@ -460,7 +460,7 @@ def hessian(params, X, Y, tile_size=TILE_SIZE):
         H[rows, cols] += block.reshape(sizes["W1"], sizes["b2"])
         H[cols, rows] += block.reshape(sizes["W1"], sizes["b2"]).T
         block = (
-            numpy.einsum("nab->ba", q["S1"], optimize=True)
+            numpy.einsum("nab->ba", q["S1"])
         )
         rows = slice(offsets["b1"], offsets["b1"] + sizes["b1"])
         cols = slice(offsets["b1"], offsets["b1"] + sizes["b1"])
@@ -474,7 +474,7 @@ def hessian(params, X, Y, tile_size=TILE_SIZE):
         H[rows, cols] += block.reshape(sizes["b1"], sizes["W2"])
         H[cols, rows] += block.reshape(sizes["b1"], sizes["W2"]).T
         block = (
-            numpy.einsum("nab->ba", q["C2_1"], optimize=True)
+            numpy.einsum("nab->ba", q["C2_1"])
         )
         rows = slice(offsets["b1"], offsets["b1"] + sizes["b1"])
         cols = slice(offsets["b2"], offsets["b2"] + sizes["b2"])
@@ -494,7 +494,7 @@ def hessian(params, X, Y, tile_size=TILE_SIZE):
         H[rows, cols] += block.reshape(sizes["W2"], sizes["b2"])
         H[cols, rows] += block.reshape(sizes["W2"], sizes["b2"]).T
         block = (
-            numpy.einsum("nab->ba", q["S2"], optimize=True)
+            numpy.einsum("nab->ba", q["S2"])
         )
         rows = slice(offsets["b2"], offsets["b2"] + sizes["b2"])
         cols = slice(offsets["b2"], offsets["b2"] + sizes["b2"])
@@ -542,6 +542,8 @@ def hvp_operator(params, X, Y, tile_size=TILE_SIZE, keep=True):
     """
     params, X, Y = check_inputs(params, X, Y)
     dims = _dims(params, X)
+    W1, b1 = params[0]
+    W2, b2 = params[1]
     layout = _parameter_layout(params)
     tiles = _tiles(X.shape[0], tile_size)
     kept = [_pair_quantities(params, X[t], Y[t]) for t in tiles] if keep else None
@@ -555,32 +557,36 @@ def hvp_operator(params, X, Y, tile_size=TILE_SIZE, keep=True):
         for position, tile in enumerate(tiles):
             q = kept[position] if keep else _pair_quantities(params, X[tile], Y[tile])
             out["W1"] += (
-                numpy.einsum("a,nb,nac->cb", parts["b1"], q["a0"], q["S1"], optimize=True)
-                + numpy.einsum("a,nb,nac->cb", parts["b2"], q["a0"], q["C2_1"], optimize=True)
-                + numpy.einsum("na,nb,cb,ncd->da", q["a0"], q["a0"], parts["W1"], q["S1"], optimize=True)
-                + numpy.einsum("na,nb,cb,ncd->da", q["a0"], q["a1"], parts["W2"], q["C2_1"], optimize=True)
-                + numpy.einsum("na,nb,nc,bc->ca", q["a0"], q["g2"], q["sp1"], parts["W2"], optimize=True)
+                numpy.einsum("na,nb,nc,bc->ca", q["a0"], q["g2"], q["sp1"], parts["W2"], optimize=True)
+                + numpy.einsum("a,nb,nc,na,ca->ab", parts["b1"], q["a0"], q["g2"], q["spp1"], W2, optimize=True)
+                + numpy.einsum("a,nb,nc,dc,nda->cb", parts["b2"], q["a0"], q["sp1"], W2, q["S2"], optimize=True)
+                + numpy.einsum("na,nb,nc,nd,cd,db->da", q["a0"], q["a0"], q["g2"], q["spp1"], W2, parts["W1"], optimize=True)
+                + numpy.einsum("na,nb,nc,dc,eb,nde->ca", q["a0"], q["a1"], q["sp1"], W2, parts["W2"], q["S2"], optimize=True)
+                + numpy.einsum("a,nb,nc,na,da,ec,nde->cb", parts["b1"], q["a0"], q["sp1"], q["sp1"], W2, W2, q["S2"], optimize=True)
+                + numpy.einsum("na,nb,nc,nd,ed,fc,db,nef->ca", q["a0"], q["a0"], q["sp1"], q["sp1"], W2, W2, parts["W1"], q["S2"], optimize=True)
             )
             out["b1"] += (
-                numpy.einsum("a,nab->b", parts["b1"], q["S1"], optimize=True)
-                + numpy.einsum("a,nab->b", parts["b2"], q["C2_1"], optimize=True)
-                + numpy.einsum("na,ba,ncb->c", q["a0"], parts["W1"], q["S1"], optimize=True)
-                + numpy.einsum("na,ba,nbc->c", q["a1"], parts["W2"], q["C2_1"], optimize=True)
-                + numpy.einsum("na,nb,ab->b", q["g2"], q["sp1"], parts["W2"], optimize=True)
+                numpy.einsum("na,nb,ab->b", q["g2"], q["sp1"], parts["W2"], optimize=True)
+                + numpy.einsum("a,nb,na,ba->a", parts["b1"], q["g2"], q["spp1"], W2, optimize=True)
+                + numpy.einsum("a,nb,cb,nca->b", parts["b2"], q["sp1"], W2, q["S2"], optimize=True)
+                + numpy.einsum("na,nb,nc,bc,ca->c", q["a0"], q["g2"], q["spp1"], W2, parts["W1"], optimize=True)
+                + numpy.einsum("na,nb,cb,da,ncd->b", q["a1"], q["sp1"], W2, parts["W2"], q["S2"], optimize=True)
+                + numpy.einsum("a,nb,na,ca,db,ncd->b", parts["b1"], q["sp1"], q["sp1"], W2, W2, q["S2"], optimize=True)
+                + numpy.einsum("na,nb,nc,db,ec,ca,nde->b", q["a0"], q["sp1"], q["sp1"], W2, W2, parts["W1"], q["S2"], optimize=True)
             )
             out["W2"] += (
                 numpy.einsum("a,nb,na->ba", parts["b1"], q["g2"], q["sp1"], optimize=True)
-                + numpy.einsum("a,nb,nca->cb", parts["b1"], q["a1"], q["C2_1"], optimize=True)
                 + numpy.einsum("a,nb,nac->cb", parts["b2"], q["a1"], q["S2"], optimize=True)
-                + numpy.einsum("na,nb,ca,ndc->db", q["a0"], q["a1"], parts["W1"], q["C2_1"], optimize=True)
                 + numpy.einsum("na,nb,nc,ca->bc", q["a0"], q["g2"], q["sp1"], parts["W1"], optimize=True)
                 + numpy.einsum("na,nb,cb,ncd->da", q["a1"], q["a1"], parts["W2"], q["S2"], optimize=True)
+                + numpy.einsum("a,nb,na,ca,ncd->db", parts["b1"], q["a1"], q["sp1"], W2, q["S2"], optimize=True)
+                + numpy.einsum("na,nb,nc,dc,ca,nde->eb", q["a0"], q["a1"], q["sp1"], W2, parts["W1"], q["S2"], optimize=True)
             )
             out["b2"] += (
-                numpy.einsum("a,nba->b", parts["b1"], q["C2_1"], optimize=True)
-                + numpy.einsum("a,nab->b", parts["b2"], q["S2"], optimize=True)
-                + numpy.einsum("na,ba,ncb->c", q["a0"], parts["W1"], q["C2_1"], optimize=True)
+                numpy.einsum("a,nab->b", parts["b2"], q["S2"], optimize=True)
                 + numpy.einsum("na,ba,ncb->c", q["a1"], parts["W2"], q["S2"], optimize=True)
+                + numpy.einsum("a,na,ba,nbc->c", parts["b1"], q["sp1"], W2, q["S2"], optimize=True)
+                + numpy.einsum("na,nb,cb,ba,ncd->d", q["a0"], q["sp1"], W2, parts["W1"], q["S2"], optimize=True)
             )
         return numpy.concatenate([out[name].ravel() for name in layout]) / X.shape[0]
 

@@ -60,6 +60,8 @@ class ModulePrinter:
     # -- index bookkeeping ------------------------------------------------------
 
     def dim_code(self, index: Symbol, factors: list) -> str:
+        """The generated-code width of an index (``dims[l]``), read from a tensor
+        axis it indexes, or through a Kronecker delta from its partner index."""
         for factor in factors:
             if isinstance(factor, Indexed) and index in factor.indices:
                 tensor = self.d.tensors[factor.base.label.name]
@@ -68,6 +70,12 @@ class ModulePrinter:
                     axis -= 1
                 width = tensor.dims[axis]
                 return f"dims[{self.d.widths.index(width)}]"
+        for factor in factors:
+            if isinstance(factor, KroneckerDelta) and index in factor.args:
+                partner = [a for a in factor.args if a != index]
+                if partner:
+                    others = [f for f in factors if f is not factor]
+                    return self.dim_code(partner[0], others)
         raise ValueError(f"index {index} has no tensor axis")
 
     def einsum(self, factors: list, output: tuple, operand) -> str:
@@ -95,6 +103,8 @@ class ModulePrinter:
         if len(operands) == 1 and subscripts[0] == out:
             return operands[0]
         spec = ",".join(subscripts) + "->" + out
+        if len(operands) == 1:
+            return f'numpy.einsum("{spec}", {operands[0]})'
         return f'numpy.einsum("{spec}", {", ".join(operands)}, optimize=True)'
 
     def monomials(self, expr) -> list:
@@ -275,6 +285,8 @@ class ModulePrinter:
                 name = factor.base.label.name
                 if name.startswith("v_"):
                     return f'parts["{name[2:]}"]'
+                if not self.d.tensors[name].per_sample:
+                    return name
                 return f'q["{name}"]'
 
             terms = self.linear_combination(expr, tuple(group.row_indices), operand)

@@ -491,7 +491,32 @@ class Engine:
                 renamed.update(zip(col.col_indices, col.row_indices))
                 self.hvp[col_name] += block.xreplace(renamed) * v_row[
                     tuple(summed[x] for x in row.row_indices)]
-        self.hvp = {name: contract(expr) for name, expr in self.hvp.items()}
+        inlined = [name for name, t in self.tensors.items() if t.kind == "contraction"
+                   and name[0] in "SCJA" and name != f"S{self.L}"]
+        self.hvp = {name: contract(self.inline(expr, inlined))
+                    for name, expr in self.hvp.items()}
+
+    def inline(self, expr: Expr, names: list[str]) -> Expr:
+        """Replace entries of the named tensors by their definitions, recursively.
+
+        A product of an entry with a vector costs less through the factors of the
+        entry's definition (for S_l, the rank-K Gauss-Newton part) than through the
+        stored d_l x d_l array; einsum then picks the cheap order.
+        """
+        bases = {self.tensors[n].base.label.name for n in names}
+
+        def expand(entry: Indexed) -> Expr:
+            tensor = self.tensors[entry.base.label.name]
+            body = rename_apart(tensor.definition, self.indices)
+            return body.xreplace(dict(zip(tensor.indices, entry.indices)))
+
+        while True:
+            new = expr.replace(
+                lambda e: isinstance(e, Indexed) and e.base.label.name in bases, expand
+            )
+            if new == expr:
+                return expr
+            expr = new
 
     # -- traces -----------------------------------------------------------------
 
