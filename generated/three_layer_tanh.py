@@ -30,6 +30,10 @@ DEPTH = 2
 BIAS = True
 ACTIVATION = "tanh"
 LOSS = "softmax_cross_entropy"
+TARGETS = "probability_rows"
+WEIGHT_DECAY = 0.0
+WEIGHT_DECAY_SCOPE = "weights"
+MIN_CLASSES = 2
 SPEC_DIGEST = "a9943f39190166e8"
 TILE_SIZE = 256
 MAX_DENSE_PARAMS = 12000
@@ -122,8 +126,10 @@ def check_inputs(params, X, Y):
             f"X has {X.shape[1]} features but W1 has {checked[0][0].shape[1]} columns"
         )
     classes = checked[-1][0].shape[0]
-    if classes < 2:
-        raise ValueError(f"the output layer has {classes} unit; softmax needs >= 2")
+    if classes < MIN_CLASSES:
+        raise ValueError(
+            f"the output layer has {classes} unit(s); {LOSS} needs >= {MIN_CLASSES}"
+        )
     return checked, X, _targets(Y, X.shape[0], classes)
 
 
@@ -147,6 +153,7 @@ def _float_array(value, name, ndim):
 
 
 def _targets(Y, n_samples, classes):
+    """(N, K) float targets from labels or rows, checked for the loss's kind."""
     Y = numpy.asarray(Y)
     if Y.ndim == 1:
         if Y.shape[0] != n_samples:
@@ -157,17 +164,29 @@ def _targets(Y, n_samples, classes):
             ) or numpy.any(Y != numpy.round(Y)):
                 raise ValueError(f"labels y must be integers, got dtype {Y.dtype}")
         labels = Y.astype(numpy.int64)
-        if labels.min() < 0 or labels.max() >= classes:
+        top = 2 if classes == 1 else classes
+        if labels.min() < 0 or labels.max() >= top:
             raise ValueError(
-                f"labels must lie in [0, {classes}), got {labels.min()}..{labels.max()}"
+                f"labels must lie in [0, {top}), got {labels.min()}..{labels.max()}"
             )
+        if classes == 1:
+            return labels[:, None].astype(float)
         return numpy.eye(classes)[labels]
     Y = _float_array(Y, "Y", 2)
     if Y.shape != (n_samples, classes):
         raise ValueError(f"Y must have shape ({n_samples}, {classes}), got {Y.shape}")
-    if numpy.any(Y < 0) or not numpy.allclose(Y.sum(axis=1), 1.0, atol=1e-9):
+    if TARGETS == "probability_rows" and (
+        numpy.any(Y < 0) or not numpy.allclose(Y.sum(axis=1), 1.0, atol=1e-9)
+    ):
         raise ValueError("rows of Y must be probability vectors (>= 0, summing to 1)")
+    if TARGETS == "unit_interval" and (numpy.any(Y < 0) or numpy.any(Y > 1)):
+        raise ValueError(f"targets of {LOSS} must lie in [0, 1]")
     return Y
+
+
+def _each_sample(value, a0):
+    """A per-sample array equal for every sample of the block (a read-only view)."""
+    return numpy.broadcast_to(value, (a0.shape[0],) + numpy.shape(value))
 
 
 def _gram(left, right):
@@ -193,16 +212,16 @@ def _trace_quantities(params, a0, y):
     W2, b2 = params[1]
     z1 = (
         numpy.einsum("na,ba->nb", a0, W1, optimize=True)
-        + b1[None]
+        + _each_sample(b1, a0)
     )
-    t1_0 = numpy.tanh(z1)
-    t1_1 = t1_0**2
-    a1 = t1_0
-    sp1 = 1 - t1_1
-    spp1 = -t1_0*(2 - 2*t1_1)
+    t_z1_0 = numpy.tanh(z1)
+    t_z1_1 = t_z1_0**2
+    a1 = t_z1_0
+    sp1 = 1 - t_z1_1
+    spp1 = -t_z1_0*(2 - 2*t_z1_1)
     z2 = (
         numpy.einsum("na,ba->nb", a1, W2, optimize=True)
-        + b2[None]
+        + _each_sample(b2, a0)
     )
     p = _softmax(z2)
     s = y.sum(axis=1)
@@ -241,16 +260,16 @@ def _pair_quantities(params, a0, y):
     W2, b2 = params[1]
     z1 = (
         numpy.einsum("na,ba->nb", a0, W1, optimize=True)
-        + b1[None]
+        + _each_sample(b1, a0)
     )
-    t1_0 = numpy.tanh(z1)
-    t1_1 = t1_0**2
-    a1 = t1_0
-    sp1 = 1 - t1_1
-    spp1 = -t1_0*(2 - 2*t1_1)
+    t_z1_0 = numpy.tanh(z1)
+    t_z1_1 = t_z1_0**2
+    a1 = t_z1_0
+    sp1 = 1 - t_z1_1
+    spp1 = -t_z1_0*(2 - 2*t_z1_1)
     z2 = (
         numpy.einsum("na,ba->nb", a1, W2, optimize=True)
-        + b2[None]
+        + _each_sample(b2, a0)
     )
     p = _softmax(z2)
     s = y.sum(axis=1)

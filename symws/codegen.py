@@ -21,6 +21,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from symws.activations import z
 from symws.engine import Derivation, add_sample_index
+from symws.losses import LOSSES
 from symws.tensors import factors_of
 
 LETTERS = "abcdefghijklopqrstuvwxyz"
@@ -43,13 +44,6 @@ class ActivationPrinter(NumPyPrinter):
         return "(1.0 - _erf(%s))" % self._print(expr.args[0])
 
 
-def print_number(value) -> str:
-    value = sympy.nsimplify(value)
-    if not value.is_Rational:
-        raise NotImplementedError(f"non-rational coefficient {value} in a contraction")
-    return repr(float(value))
-
-
 class ModulePrinter:
     """Turns one derivation's expressions into the code snippets of the template."""
 
@@ -59,7 +53,7 @@ class ModulePrinter:
 
     # -- index bookkeeping ------------------------------------------------------
 
-    def dim_code(self, index: Symbol, factors: list) -> str:
+    def dim_code(self, index: Symbol, factors: list, hint: dict | None = None) -> str:
         """The generated-code width of an index (``dims[l]``), read from a tensor
         axis it indexes, or through a Kronecker delta from its partner index."""
         for factor in factors:
@@ -70,15 +64,18 @@ class ModulePrinter:
                     axis -= 1
                 width = tensor.dims[axis]
                 return f"dims[{self.d.widths.index(width)}]"
+        if hint and index in hint:
+            return f"dims[{self.d.widths.index(hint[index])}]"
         for factor in factors:
             if isinstance(factor, KroneckerDelta) and index in factor.args:
                 partner = [a for a in factor.args if a != index]
                 if partner:
                     others = [f for f in factors if f is not factor]
-                    return self.dim_code(partner[0], others)
+                    return self.dim_code(partner[0], others, hint)
         raise ValueError(f"index {index} has no tensor axis")
 
-    def einsum(self, factors: list, output: tuple, operand) -> str:
+    def einsum(self, factors: list, output: tuple, operand, hint: dict | None = None
+               ) -> str:
         """One einsum call; ``operand(factor)`` gives the array expression."""
         letters = {self.n: "n", self.m: "m"}
         spare = iter(LETTERS)
@@ -94,7 +91,8 @@ class ModulePrinter:
                 operands.append(operand(factor))
                 subscripts.append("".join(letter(i) for i in factor.indices))
             elif isinstance(factor, KroneckerDelta):
-                operands.append(f"numpy.eye({self.dim_code(factor.args[0], factors)})")
+                width = self.dim_code(factor.args[0], factors, hint)
+                operands.append(f"numpy.eye({width})")
                 subscripts.append("".join(letter(i) for i in factor.args))
             else:
                 raise NotImplementedError(f"factor {factor} in a contraction")
@@ -107,22 +105,44 @@ class ModulePrinter:
             return f'numpy.einsum("{spec}", {operands[0]})'
         return f'numpy.einsum("{spec}", {", ".join(operands)}, optimize=True)'
 
+    def coefficient(self, value) -> str:
+        """A term's coefficient as code: numbers, widths dims[l], WEIGHT_DECAY."""
+        value = sympy.nsimplify(value)
+        if value.is_Rational:
+            return repr(float(value))
+        names = {w: Symbol(f"dims[{l}]") for l, w in enumerate(self.d.widths)}
+        names[self.d.weight_decay_symbol] = Symbol("WEIGHT_DECAY")
+        unknown = value.free_symbols - set(names)
+        if unknown:
+            raise NotImplementedError(f"coefficient {value} has symbols {unknown}")
+        return f"({sympy.pycode(value.xreplace(names))})"
+
     def monomials(self, expr) -> list:
         return [factors_of(t) for t in sympy.Add.make_args(sympy.expand(expr))]
 
-    def linear_combination(self, expr, output: tuple, operand) -> list[str]:
-        """Lines of a sum of einsum terms, each with its coefficient."""
+    def linear_combination(self, expr, output: tuple, operand, hint: dict | None = None,
+                           samples: str | None = None) -> list[str]:
+        """Lines of a sum of einsum terms, each with its coefficient.
+
+        ``hint`` maps output indices to widths, for terms such as delta(i, j) of
+        S_L for the squared error, where no tensor factor carries the index.
+        ``samples``, when the sum over the sample index is implicit (the output
+        has none), is the code of the sample count that multiplies a term equal
+        for every sample (the weight decay's).
+        """
         lines = []
         for coefficient, factors in self.monomials(expr):
-            code = self.einsum(factors, output, operand)
-            if output and output[0] == self.n and not any(
-                isinstance(f, Indexed) and self.n in f.indices for f in factors
-            ):
-                code += "[None]"
+            code = self.einsum(factors, output, operand, hint)
+            per_sample = any(isinstance(f, Indexed) and self.n in f.indices
+                             for f in factors)
+            if output and output[0] == self.n and not per_sample:
+                code = f"_each_sample({code}, a0)"
+            if samples and not per_sample:
+                code = f"{samples} * {code}"
             sign = "-" if coefficient.could_extract_minus_sign() else "+"
             magnitude = -coefficient if sign == "-" else coefficient
             if magnitude != 1:
-                code = f"{print_number(magnitude)} * {code}"
+                code = f"{self.coefficient(magnitude)} * {code}"
             lines.append(f"{sign} {code}")
         if lines and lines[0].startswith("+ "):
             lines[0] = lines[0][2:]
@@ -172,7 +192,8 @@ class ModulePrinter:
                 definition = self.with_sample(tensor.definition)
                 output = (self.n,) + tuple(tensor.indices)
                 terms = self.linear_combination(
-                    definition, output, lambda f: f.base.label.name
+                    definition, output, lambda f: f.base.label.name,
+                    dict(zip(tensor.indices, tensor.dims)),
                 )
                 lines.append(f"{name} = (")
                 lines += ["    " + t for t in terms]
@@ -180,17 +201,18 @@ class ModulePrinter:
         return lines
 
     def activation_lines(self, source: str, names: list[str]) -> list[str]:
-        """sigma, sigma', sigma'' of one layer, sharing subexpressions (sympy.cse)."""
-        layer = source[1:]
+        """The entrywise functions of one pre-activation array (sigma, sigma',
+        sigma'' of a hidden layer; sigmoid of the logits for a logistic loss),
+        sharing subexpressions (sympy.cse)."""
         wanted = [
-            (f"a{layer}", self.d.sigma),
-            (f"sp{layer}", self.d.sigma_d1),
-            (f"spp{layer}", self.d.sigma_d2),
+            (name, tensor.definition[0])
+            for name, tensor in self.d.tensors.items()
+            if name in names and tensor.kind == "activation"
+            and tensor.definition[1] == source
         ]
-        wanted = [(n, e) for n, e in wanted if n in names]
         variable = Symbol(source)
         exprs = [e.xreplace({z: variable}) for _, e in wanted]
-        temporaries = sympy.numbered_symbols(f"t{layer}_")
+        temporaries = sympy.numbered_symbols(f"t_{source}_")
         replacements, reduced = sympy.cse(exprs, symbols=temporaries)
         printer = ActivationPrinter({"fully_qualified_modules": True})
         lines = [f"{t} = {printer.doprint(e)}" for t, e in replacements]
@@ -258,7 +280,7 @@ class ModulePrinter:
         lines = []
         for term in terms:
             factors = [f"{c}{shape[c]}" for c in term.components]
-            coefficient = print_number(term.coefficient)
+            coefficient = self.coefficient(term.coefficient)
             lines.append(" * ".join([coefficient] + factors) if coefficient != "1.0"
                          else " * ".join(factors))
         return lines
@@ -269,9 +291,12 @@ class ModulePrinter:
             row = next(g for g in self.d.groups if g.name == row_name)
             col = next(g for g in self.d.groups if g.name == col_name)
             output = tuple(row.row_indices) + tuple(col.col_indices)
+            hint = dict(zip(row.row_indices, row.tensor.dims))
+            hint.update(zip(col.col_indices, col.tensor.dims))
             terms = self.linear_combination(
                 self.with_sample(block), output,
-                lambda f: f'q["{f.base.label.name}"]'
+                lambda f: f'q["{f.base.label.name}"]', hint=hint,
+                samples='q["a0"].shape[0]',
             )
             blocks.append({"row": row_name, "col": col_name, "terms": terms})
         return blocks
@@ -289,7 +314,8 @@ class ModulePrinter:
                     return name
                 return f'q["{name}"]'
 
-            terms = self.linear_combination(expr, tuple(group.row_indices), operand)
+            terms = self.linear_combination(expr, tuple(group.row_indices), operand,
+                                            samples='q["a0"].shape[0]')
             groups.append({"name": group.name, "terms": terms})
         return groups
 
@@ -343,6 +369,8 @@ def render_module(derivation: Derivation, spec_path: str = "") -> str:
         bounds=printer.bound_code(),
         uses_erf="_erf(" in "\n".join(printer.quantity_lines(pair_needed)),
         depth=derivation.spec.depth,
+        targets=LOSSES[derivation.spec.loss].targets,
+        min_classes=LOSSES[derivation.spec.loss].min_classes,
     )
 
 

@@ -182,6 +182,7 @@ class Derivation:
     n_params_symbol: Symbol
     report: Report
     hvp: dict
+    weight_decay_symbol: Symbol
 
 
 class Engine:
@@ -196,6 +197,8 @@ class Engine:
         self.widths = tuple(
             Symbol(f"d{l}", integer=True, positive=True) for l in range(self.L + 1)
         )
+        self.weight_decay = Symbol("lambda_wd", nonnegative=True)
+        self.ranges: dict = {}
 
     # -- bookkeeping ------------------------------------------------------------
 
@@ -306,6 +309,10 @@ class Engine:
             K,
         )
         self.loss = loss
+        for name, form in loss.entrywise.items():
+            self.tensor(name, (K,), "activation", f"o^{{({name[1:]})}}",
+                        definition=(form, f"z{self.L}"),
+                        indices=(Symbol("i", integer=True),))
         i, j = Symbol("i", integer=True), Symbol("j", integer=True)
         self.define(f"g{self.L}", (i,), loss.gradient, (K,), f"g^{{({self.L})}}")
         self.define(f"S{self.L}", (i, j), loss.hessian, (K, K), f"S^{{({self.L})}}")
@@ -456,6 +463,8 @@ class Engine:
                     lambda e: isinstance(e, Indexed) and e.base in (g_k, a_prev), moved
                 )
                 block = contract(zero_out(sympy.diff(perturbed, U[row.row_indices]), [U]))
+                if row is col and self.penalized(row):
+                    block += self.penalty_hessian(row)
                 self.group_blocks[(row.name, col.name)] = block
 
         self.blocks = {
@@ -463,6 +472,18 @@ class Engine:
             for l in range(1, self.L + 1)
             for k in range(l, self.L + 1)
         }
+
+    def penalized(self, group: Group) -> bool:
+        return bool(self.spec.weight_decay) and (
+            self.spec.weight_decay_scope == "all" or group.name.startswith("W")
+        )
+
+    def penalty_hessian(self, group: Group) -> Expr:
+        """Hessian entry of the weight decay (lambda / 2) sum G^2, by ``sympy.diff``."""
+        summed = tuple(self.indices.summed("w") for _ in group.row_indices)
+        G = group.tensor.base
+        penalty = self.weight_decay / 2 * G[summed] ** 2
+        return contract(sympy.diff(penalty, G[group.row_indices], G[group.col_indices]))
 
     def derive_hessian_vector_product(self) -> None:
         """(H v)_G = sum over blocks of the block contracted with v's part of the
@@ -541,10 +562,13 @@ class Engine:
         for group in self.groups:
             block = self.group_blocks[(group.name, group.name)]
             shared = {c: self.indices.summed("e") for c in group.row_indices}
+            self.ranges.update(zip(shared.values(), group.tensor.dims))
             diagonal = block.xreplace(shared).xreplace(
                 dict(zip(group.col_indices, [shared[r] for r in group.row_indices]))
             )
-            self.collect(contract(self.with_sample(diagonal, n)), (n,), 1, trace_terms)
+            entries = contract(self.with_sample(diagonal, n), self.ranges,
+                               summed_over=shared.values())
+            self.collect(entries, (n,), 1, trace_terms)
 
         trace_sq_terms: dict[tuple, Expr] = {}
         for (row_name, col_name), block in self.group_blocks.items():
@@ -552,9 +576,11 @@ class Engine:
             row = next(g for g in self.groups if g.name == row_name)
             col = next(g for g in self.groups if g.name == col_name)
             shared = {x: self.indices.summed("e") for x in row.row_indices + col.col_indices}
+            self.ranges.update(zip([shared[x] for x in row.row_indices], row.tensor.dims))
+            self.ranges.update(zip([shared[x] for x in col.col_indices], col.tensor.dims))
             h_n = self.with_sample(rename_apart(block, self.indices).xreplace(shared), n)
             h_m = self.with_sample(rename_apart(block, self.indices).xreplace(shared), m)
-            self.collect(contract(h_n * h_m), (n, m), weight, trace_sq_terms)
+            self.collect(contract(h_n * h_m, self.ranges), (n, m), weight, trace_sq_terms)
 
         self.trace_terms = [Term(c, k) for k, c in trace_terms.items() if c != 0]
         self.trace_sq_terms = [Term(c, k) for k, c in trace_sq_terms.items() if c != 0]
@@ -666,6 +692,7 @@ class Engine:
             n_params_symbol=self.n_params_symbol,
             report=self.report,
             hvp=self.hvp,
+            weight_decay_symbol=self.weight_decay,
         )
 
 

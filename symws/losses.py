@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import sympy
 from sympy import Expr, IndexedBase, KroneckerDelta, Sum, Symbol, exp, log
 
+from symws.activations import softplus, z
 from symws.tensors import contract
 
 
@@ -27,7 +28,33 @@ def softmax_cross_entropy(f: IndexedBase, y: IndexedBase, K: Symbol) -> Expr:
     return -Sum(y[k] * (f[k] - log(Sum(exp(f[j]), (j, 0, K - 1)))), (k, 0, K - 1))
 
 
-LOSSES = {"softmax_cross_entropy": softmax_cross_entropy}
+def binary_cross_entropy(f: IndexedBase, y: IndexedBase, K: Symbol) -> Expr:
+    r"""l = \sum_k \log(1 + e^{f_k}) - y_k f_k: independent logistic outputs
+    (one logit for a binary problem, several for multilabel)."""
+    k = sympy.Dummy("k", integer=True)
+    return Sum(softplus(f[k]) - y[k] * f[k], (k, 0, K - 1))
+
+
+def mse(f: IndexedBase, y: IndexedBase, K: Symbol) -> Expr:
+    r"""l = \frac12 \sum_k (f_k - y_k)^2."""
+    k = sympy.Dummy("k", integer=True)
+    return Sum((f[k] - y[k]) ** 2, (k, 0, K - 1)) / 2
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A registered loss: its expression, the targets it takes, the least K."""
+
+    expression: object
+    targets: str
+    min_classes: int
+
+
+LOSSES = {
+    "softmax_cross_entropy": Loss(softmax_cross_entropy, "probability_rows", 2),
+    "binary_cross_entropy": Loss(binary_cross_entropy, "unit_interval", 1),
+    "mse": Loss(mse, "real", 1),
+}
 
 
 @dataclass
@@ -40,12 +67,16 @@ class LossDerivatives:
         hessian: S_L[i, j] in the free indices ``i``, ``j``.
         named: auxiliary per-sample quantities the derivatives use, name -> kind
             (``"softmax"`` for p, ``"target_mass"`` for s).
+        entrywise: name -> expression in z of each function of one logit the
+            derivatives use (for example sigmoid(z)); the name's entry k stands
+            for that function of f[k].
     """
 
     loss: Expr
     gradient: Expr
     hessian: Expr
     named: dict[str, str] = field(default_factory=dict)
+    entrywise: dict[str, Expr] = field(default_factory=dict)
 
 
 def collapse_delta_sums(expr: Expr) -> Expr:
@@ -99,7 +130,7 @@ def derive_loss(
         K: the number of classes.
     """
     i, j = Symbol("i", integer=True), Symbol("j", integer=True)
-    loss = LOSSES[name](f, y, K)
+    loss = LOSSES[name].expression(f, y, K)
 
     # Differentiate: SymPy turns d f[k] / d f[i] into KroneckerDelta(i, k).
     gradient = collapse_delta_sums(sympy.diff(loss, f[i]))
@@ -127,9 +158,36 @@ def derive_loss(
         return contract(expr)
 
     gradient, hessian = name_sums(gradient), name_sums(hessian)
+
+    # Name each function of a single logit, e.g. sigmoid(f[k]), as an entrywise
+    # quantity o1[k], o2[k], ... that the generated code evaluates on z_L.
+    entrywise: dict[str, Expr] = {}
+
+    def name_entrywise(expr: Expr) -> Expr:
+        def is_entrywise(e) -> bool:
+            if not isinstance(e, sympy.Function) or isinstance(e, KroneckerDelta):
+                return False
+            entries = e.atoms(sympy.Indexed)
+            return bool(entries) and all(x.base == f for x in entries) and len(
+                {x.indices for x in entries}) == 1
+
+        def replace(e):
+            entry = next(iter(e.atoms(sympy.Indexed)))
+            form = e.xreplace({entry: z})
+            for existing, known in entrywise.items():
+                if known == form:
+                    return sympy.IndexedBase(existing)[entry.indices]
+            new = f"o{len(entrywise) + 1}"
+            entrywise[new] = form
+            return sympy.IndexedBase(new)[entry.indices]
+
+        return contract(expr.replace(is_entrywise, replace))
+
+    gradient, hessian = name_entrywise(gradient), name_entrywise(hessian)
     named = {}
     if gradient.has(s) or hessian.has(s):
         named["s"] = "target_mass"
     if gradient.has(p) or hessian.has(p):
         named["p"] = "softmax"
-    return LossDerivatives(loss=loss, gradient=gradient, hessian=hessian, named=named)
+    return LossDerivatives(loss=loss, gradient=gradient, hessian=hessian, named=named,
+                           entrywise=entrywise)

@@ -152,9 +152,27 @@ def _cross_entropy(logits: list, y: list) -> sympy.Expr:
     return -sympy.Add(*(y_k * (f_k - log_norm) for y_k, f_k in zip(y, logits)))
 
 
+def _binary_cross_entropy(logits: list, y: list) -> sympy.Expr:
+    """Independent logistic losses ``sum_k log(1 + exp f_k) - y_k f_k``."""
+    return sympy.Add(*(sympy.log(1 + sympy.exp(f)) - y_k * f for f, y_k in zip(logits, y)))
+
+
+def _half_squared_error(logits: list, y: list) -> sympy.Expr:
+    """``sum_k (f_k - y_k)^2 / 2``."""
+    return sympy.Add(*((f - y_k) ** 2 for f, y_k in zip(logits, y))) / 2
+
+
+_LOSSES = {
+    "softmax_cross_entropy": _cross_entropy,
+    "binary_cross_entropy": _binary_cross_entropy,
+    "mse": _half_squared_error,
+}
+
+
 @functools.lru_cache(maxsize=32)
 def _compiled_nested(
-    widths: tuple[int, ...], activation_srepr: str, bias: bool
+    widths: tuple[int, ...], activation_srepr: str, bias: bool,
+    loss_name: str = "softmax_cross_entropy",
 ) -> tuple[Callable[..., list], int]:
     """Literal construction: one nested loss expression, ``diff`` twice.
 
@@ -182,7 +200,7 @@ def _compiled_nested(
     for layer, (w, b) in enumerate(layers, start=1):
         pre = [_affine(w, b, a, i) for i in range(len(w))]
         a = pre if layer == len(layers) else [activation.xreplace({z: p}) for p in pre]
-    loss = _cross_entropy(a, y)
+    loss = _LOSSES[loss_name](a, y)
 
     grad = [sympy.diff(loss, p) for p in params]
     n_par = len(params)
@@ -352,7 +370,8 @@ def _fast_printer() -> MpmathPrinter:
 
 @functools.lru_cache(maxsize=32)
 def _compiled_chain(
-    widths: tuple[int, ...], activation_srepr: str, bias: bool
+    widths: tuple[int, ...], activation_srepr: str, bias: bool,
+    loss_name: str = "softmax_cross_entropy",
 ) -> tuple[Callable[..., list], int]:
     """Unit-by-unit construction differentiated by the symbolic chain rule.
 
@@ -380,7 +399,7 @@ def _compiled_chain(
             a = pre
         else:
             a = [chain.node(activation.xreplace({z: p})) for p in pre]
-    loss = chain.node(_cross_entropy(a, y))
+    loss = chain.node(_LOSSES[loss_name](a, y))
 
     n_par = len(params)
     hess = chain.second[loss]
@@ -451,8 +470,9 @@ def reference_hessian(
     Y: np.ndarray,
     dps: int = 30,
     method: str = "chain",
+    loss: str = "softmax_cross_entropy",
 ) -> mpmath.matrix:
-    """Hessian of the mean softmax cross-entropy loss, in high precision.
+    """Hessian of the mean loss (softmax cross-entropy by default), in high precision.
 
     Args:
         activation: SymPy expression in ``sympy.Symbol('z')`` used as the
@@ -468,6 +488,8 @@ def reference_hessian(
             program with the symbolic chain rule; ``"nested"`` differentiates
             the single fully nested loss expression with ``sympy.diff`` (same
             result, far slower beyond depth 2; meant for cross-checks).
+        loss: "softmax_cross_entropy", "binary_cross_entropy" (independent
+            logistic outputs) or "mse" (half the squared error).
 
     Returns:
         ``mpmath.matrix`` of shape ``(P, P)``, ``P`` the number of parameters,
@@ -479,11 +501,13 @@ def reference_hessian(
         ValueError: On inconsistent shapes, an unsupported activation or an
             unknown method.
     """
+    if loss not in _LOSSES:
+        raise ValueError(f"loss must be one of {sorted(_LOSSES)}, got {loss!r}")
     if method not in _METHODS:
         raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
     activation = _exact_activation(activation)
     widths, bias = _check_inputs(params, X, Y)
-    func, n_par = _METHODS[method](widths, sympy.srepr(activation), bias)
+    func, n_par = _METHODS[method](widths, sympy.srepr(activation), bias, loss)
 
     X = np.asarray(X, dtype=float)
     Y = np.asarray(Y, dtype=float)

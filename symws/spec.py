@@ -22,7 +22,16 @@ from pathlib import Path
 from symws.activations import parse_activation
 from symws.losses import LOSSES
 
-FIELDS = {"name": str, "depth": int, "activation": str, "loss": str, "bias": bool}
+FIELDS = {
+    "name": str,
+    "depth": int,
+    "activation": str,
+    "loss": str,
+    "bias": bool,
+    "weight_decay": float,
+    "weight_decay_scope": str,
+}
+SCOPES = ("weights", "all")
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,10 @@ class Spec:
         activation: a registered name or a SymPy expression in ``z``.
         loss: a registered loss name (see ``symws.losses.LOSSES``).
         bias: whether every layer has a bias vector.
+        weight_decay: coefficient lambda of the penalty (lambda / 2) ||theta_S||^2
+            added to the mean loss; 0 for none.
+        weight_decay_scope: "weights" (S = the weight matrices, as scikit-learn
+            and most optimizers' weight decay) or "all" (biases too).
         source: the TOML text the spec was read from ('' for specs built in Python).
     """
 
@@ -43,6 +56,8 @@ class Spec:
     activation: str
     loss: str = "softmax_cross_entropy"
     bias: bool = True
+    weight_decay: float = 0.0
+    weight_decay_scope: str = "weights"
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -60,12 +75,24 @@ class Spec:
             raise ValueError(f"{where}: unknown loss {self.loss!r} (known: {known})")
         if not isinstance(self.bias, bool):
             raise ValueError(f"{where}: bias must be true or false")
+        decay = self.weight_decay
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)):
+            raise ValueError(f"{where}: weight_decay must be a number, got {decay!r}")
+        if not decay >= 0 or decay == float("inf"):
+            raise ValueError(f"{where}: weight_decay must be finite and >= 0, got {decay}")
+        if self.weight_decay_scope not in SCOPES:
+            raise ValueError(
+                f"{where}: weight_decay_scope must be one of {', '.join(SCOPES)}, "
+                f"got {self.weight_decay_scope!r}"
+            )
         parse_activation(self.activation)
 
     @property
     def digest(self) -> str:
         """SHA-256 of the spec's fields, written into the banner of generated files."""
         text = repr((self.name, self.depth, self.activation, self.loss, self.bias))
+        if self.weight_decay:
+            text += repr((float(self.weight_decay), self.weight_decay_scope))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -99,6 +126,8 @@ def load_spec(path: str | Path) -> Spec:
         value = table.get(field)
         if value is None:
             continue
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = table[field] = float(value)
         if kind is int and isinstance(value, bool) or not isinstance(value, kind):
             raise ValueError(
                 f"{path}: field {field!r} must be {kind.__name__}, got {value!r}"

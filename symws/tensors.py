@@ -56,14 +56,20 @@ def zero_out(expr: Expr, bases: Iterable[IndexedBase]) -> Expr:
     )
 
 
-def contract(expr: Expr) -> Expr:
+def contract(expr: Expr, ranges: dict | None = None, summed_over=()) -> Expr:
     """Expand and remove each Kronecker delta that touches a summed index.
 
     sum_j delta(i, j) T[j] = T[i]: the summed index is renamed to the other one and
-    the delta dropped. Deltas between two free indices stay.
+    the delta dropped. Deltas between two free indices stay. A summed index that
+    no factor carries any more (sum_j delta(j, j) = d) becomes its range, taken
+    from ``ranges`` (index -> width); without an entry there this is an error.
+    ``summed_over`` names indices the whole expression is summed over even where
+    a term lost them already (SymPy evaluates delta(e, e) to 1 on substitution).
     """
     terms = []
     for term in Add.make_args(sympy.expand(expr)):
+        before = set(term.atoms(Summed)) | set(summed_over)
+        merged = set()
         while True:
             deltas = [
                 d
@@ -75,7 +81,12 @@ def contract(expr: Expr) -> Expr:
             delta = deltas[0]
             first, second = delta.args
             gone, kept = (first, second) if isinstance(first, Summed) else (second, first)
+            merged.add(gone)
             term = term.xreplace({delta: sympy.S.One}).xreplace({gone: kept})
+        for index in sorted(before - merged - term.atoms(Summed), key=default_sort_key):
+            if ranges is None or index not in ranges:
+                raise ValueError(f"summed index {index} carries no factor and no range")
+            term *= ranges[index]
         terms.append(term)
     return Add(*terms)
 

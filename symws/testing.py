@@ -26,7 +26,8 @@ def random_network(
         n_samples: N.
         seed: seed of numpy's default generator.
         weight_scale: standard deviation of the weights and biases.
-        soft_targets: Dirichlet probability rows instead of integer labels.
+        soft_targets: Dirichlet probability rows instead of integer labels (with
+            one output unit, labels are 0 or 1).
 
     Returns:
         (params, X, Y): params = [(W_l (d_l, d_{l-1}), b_l (d_l,) or None)],
@@ -46,7 +47,7 @@ def random_network(
     if soft_targets:
         Y = rng.dirichlet(np.ones(widths[-1]), size=n_samples)
     else:
-        Y = rng.integers(0, widths[-1], size=n_samples)
+        Y = rng.integers(0, max(2, widths[-1]), size=n_samples)
     return params, X, Y
 
 

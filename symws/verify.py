@@ -19,7 +19,7 @@ import numpy as np
 
 from symws.activations import parse_activation
 from symws.reference import reference_eigenvalues, reference_hessian, reference_traces
-from symws.testing import one_hot, random_network
+from symws.testing import random_network
 
 TRACE_TOLERANCE = 1e-10
 HESSIAN_TOLERANCE = 1e-10
@@ -82,13 +82,30 @@ def relative(value: float, reference) -> float:
     return abs(float(value) - float(reference)) / scale
 
 
+def penalized_positions(module, params) -> list[int]:
+    """Parameter positions the weight decay (lambda / 2) ||theta_S||^2 acts on."""
+    if not module.WEIGHT_DECAY:
+        return []
+    positions, start = [], 0
+    for W, b in params:
+        positions += range(start, start + W.size)
+        start += W.size
+        if b is not None:
+            if module.WEIGHT_DECAY_SCOPE == "all":
+                positions += range(start, start + b.size)
+            start += b.size
+    return positions
+
+
 def check_network(module, params, X, Y, dps: int = 30) -> Check:
     """Compare one evaluator with the oracle on one network and data set."""
     activation = parse_activation(module.ACTIVATION)
-    classes = params[-1][0].shape[0]
-    targets = one_hot(Y, classes) if np.ndim(Y) == 1 else np.asarray(Y, dtype=float)
+    _, _, targets = module.check_inputs(params, X, Y)
 
-    H_ref = reference_hessian(activation, params, X, targets, dps=dps)
+    H_ref = reference_hessian(activation, params, X, targets, dps=dps, loss=module.LOSS)
+    with mpmath.workdps(dps):
+        for position in penalized_positions(module, params):
+            H_ref[position, position] += mpmath.mpf(module.WEIGHT_DECAY)
     trace_ref, trace_sq_ref = reference_traces(H_ref)
     eigenvalues = reference_eigenvalues(H_ref)
     lambda_min, lambda_max = eigenvalues[0], eigenvalues[-1]

@@ -1,7 +1,8 @@
 """The table of scenarios the oracle tests run: readable ids, one row each.
 
 Columns: id, depth, activation, bias, widths (None = drawn from the seed), N,
-seed, soft targets, weight scale. The last group lists cases that once failed or
+seed, soft targets, weight scale, then optionally loss, weight decay and its
+scope (softmax cross-entropy, none, weights when left out). The last group lists cases that once failed or
 stress a corner (wide logits, single sample, identity-like layers).
 """
 
@@ -38,12 +39,29 @@ ROWS = [
     ("one-sample-L2", 2, "sigmoid", True, None, 1, 20, False, 1.0),
     ("two-classes-L3", 3, "tanh", True, [2, 3, 2, 2], 4, 21, True, 1.0),
     ("sum-to-one-S-symmetry-L2", 2, "tanh", False, [3, 3, 3], 4, 22, False, 2.0),
+    # the other losses
+    ("bce-binary-L2", 2, "tanh", True, [3, 3, 1], 4, 23, False, 1.0,
+     "binary_cross_entropy"),
+    ("bce-multilabel-L3", 3, "silu", False, [2, 3, 2, 3], 4, 24, True, 1.0,
+     "binary_cross_entropy"),
+    ("mse-L2", 2, "sigmoid", True, [3, 2, 2], 4, 25, True, 1.0, "mse"),
+    ("mse-L4", 4, "softplus", False, [2, 2, 3, 2, 2], 3, 26, False, 1.0, "mse"),
+    # weight decay on the weights only and on every parameter
+    ("decay-weights-L2", 2, "tanh", True, None, 4, 27, False, 1.0,
+     "softmax_cross_entropy", 0.3, "weights"),
+    ("decay-all-L3", 3, "gelu", True, None, 3, 28, True, 1.0,
+     "binary_cross_entropy", 0.05, "all"),
+    ("decay-nobias-L1", 1, "tanh", False, [3, 3], 4, 29, False, 1.0, "mse", 1.5,
+     "weights"),
 ]
 
 NAMES = ["id", "depth", "activation", "bias", "widths", "n_samples", "seed",
-         "soft_targets", "weight_scale"]
+         "soft_targets", "weight_scale", "loss", "weight_decay", "scope"]
+DEFAULTS = ("softmax_cross_entropy", 0.0, "weights")
 
 
 def cases():
-    """The rows as pytest parameters with their ids."""
-    return [pytest.param(dict(zip(NAMES, row)), id=row[0]) for row in ROWS]
+    """The rows as pytest parameters with their ids (loss defaults to softmax CE)."""
+    rows = [row + DEFAULTS[len(row) - len(NAMES):] if len(row) < len(NAMES) else row
+            for row in ROWS]
+    return [pytest.param(dict(zip(NAMES, row)), id=row[0]) for row in rows]

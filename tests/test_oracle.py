@@ -17,7 +17,8 @@ from symws.verify import HESSIAN_TOLERANCE, TRACE_TOLERANCE, check_network
 
 @pytest.mark.parametrize("case", cases())
 def test_generated_evaluator_matches_mpmath(case, make_evaluator):
-    module = make_evaluator(case["depth"], case["activation"], case["bias"])
+    module = make_evaluator(case["depth"], case["activation"], case["bias"],
+                            case["loss"], case["weight_decay"], case["scope"])
     params, X, Y = random_network(
         case["depth"], case["bias"], widths=case["widths"],
         n_samples=case["n_samples"], seed=case["seed"],
@@ -56,6 +57,8 @@ def test_oracle_catches_a_wrong_hessian(make_evaluator):
 
     class Wrong:
         NAME, DEPTH, BIAS, ACTIVATION = "wrong", 2, True, "sigmoid"
+        LOSS, WEIGHT_DECAY = module.LOSS, module.WEIGHT_DECAY
+        check_inputs = staticmethod(module.check_inputs)
         ws_bound = staticmethod(module.ws_bound)
         hessian = staticmethod(module.hessian)
 
