@@ -38,6 +38,7 @@ SPEC_DIGEST = "9f4d3fb007169bac"
 TILE_SIZE = 256
 MAX_DENSE_PARAMS = 12000
 GROUPS = ["W1", "b1", "W2", "b2"]
+PENALIZED = []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +77,12 @@ def _erf_scalar_to_array(values):
 
 _ERF = numpy.frompyfunc(math.erf, 1, 1)
 _erf = _erf_scalar_to_array
+
+
+def _logsumexp(logits):
+    """log sum_k exp(logits[:, k]), shifted by the row maximum."""
+    top = logits.max(axis=1)
+    return top + numpy.log(numpy.exp(logits - top[:, None]).sum(axis=1))
 
 
 def _softmax(logits):
@@ -258,7 +265,7 @@ def _trace_quantities(params, a0, y):
 
 
 def _pair_quantities(params, a0, y):
-    """Per-sample arrays tr(H^2) and the dense Hessian need, for a block of samples."""
+    """Per-sample arrays tr(H^2), the dense Hessian and the product H v needs, for a block of samples (leading axis)."""
     dims = _dims(params, a0)
     W1, b1 = params[0]
     W2, b2 = params[1]
@@ -317,17 +324,74 @@ def _pair_quantities(params, a0, y):
     }
 
 
-def trace_h(params, X, Y, tile_size=TILE_SIZE):
+def _gradient_quantities(params, a0, y):
+    """Per-sample arrays the loss and its gradient needs, for a block of samples (leading axis)."""
+    dims = _dims(params, a0)
+    W1, b1 = params[0]
+    W2, b2 = params[1]
+    z1 = (
+        numpy.einsum("na,ba->nb", a0, W1, optimize=True)
+        + _each_sample(b1, a0)
+    )
+    t_z1_0 = numpy.tanh(numpy.logaddexp(0.0, z1))
+    a1 = t_z1_0*z1
+    sp1 = t_z1_0 + z1*(1 - t_z1_0**2)*numpy.exp(-numpy.logaddexp(0.0, -(z1)))
+    z2 = (
+        numpy.einsum("na,ba->nb", a1, W2, optimize=True)
+        + _each_sample(b2, a0)
+    )
+    p = _softmax(z2)
+    s = y.sum(axis=1)
+    g2 = (
+        - y
+        + numpy.einsum("n,na->na", s, p, optimize=True)
+    )
+    g1 = (
+        numpy.einsum("na,nb,ab->nb", g2, sp1, W2, optimize=True)
+    )
+    return {
+        "a0": a0,
+        "y": y,
+        "z1": z1,
+        "a1": a1,
+        "sp1": sp1,
+        "z2": z2,
+        "p": p,
+        "s": s,
+        "g2": g2,
+        "g1": g1,
+    }
+
+
+def _decay(weight_decay):
+    """The weight decay coefficient to use: the spec's unless one is given."""
+    if weight_decay is None:
+        return WEIGHT_DECAY
+    try:
+        value = float(weight_decay)
+    except (TypeError, ValueError):
+        raise ValueError(f"weight_decay must be a number, got {weight_decay!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"weight_decay must be finite and >= 0, got {value}")
+    if value and not WEIGHT_DECAY:
+        raise ValueError(
+            f"{NAME} was derived without weight decay; set weight_decay in its spec "
+            "to any positive value to derive the penalty terms"
+        )
+    return value
+
+
+def trace_h(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
     """tr(H) of the mean loss: (1/N) sum_n sum over terms of products of inner products.
 
     Returns:
         float, the trace (units of the loss per squared parameter unit).
     """
     params, X, Y = check_inputs(params, X, Y)
-    return _trace_h(params, X, Y, tile_size)
+    return _trace_h(params, X, Y, tile_size, _decay(weight_decay))
 
 
-def _trace_h(params, X, Y, tile_size):
+def _trace_h(params, X, Y, tile_size, weight_decay):
     dims = _dims(params, X)
     total = 0.0
     for tile in _tiles(X.shape[0], tile_size):
@@ -345,7 +409,7 @@ def _trace_h(params, X, Y, tile_size):
     return float(total / X.shape[0])
 
 
-def trace_h2(params, X, Y, tile_size=TILE_SIZE):
+def trace_h2(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
     """tr(H^2) = ||H||_F^2 of the mean loss, as a sum over pairs of samples.
 
     The pair sum runs over tiles of samples (upper triangle of tile pairs, doubled
@@ -356,10 +420,10 @@ def trace_h2(params, X, Y, tile_size=TILE_SIZE):
         float, tr(H^2).
     """
     params, X, Y = check_inputs(params, X, Y)
-    return _trace_h2(params, X, Y, tile_size)
+    return _trace_h2(params, X, Y, tile_size, _decay(weight_decay))
 
 
-def _trace_h2(params, X, Y, tile_size):
+def _trace_h2(params, X, Y, tile_size, weight_decay):
     dims = _dims(params, X)
     tiles = _tiles(X.shape[0], tile_size)
     total = 0.0
@@ -433,7 +497,7 @@ def n_params(params):
     return int(sum(W.size + (0 if b is None else b.size) for W, b in params))
 
 
-def hessian(params, X, Y, tile_size=TILE_SIZE):
+def hessian(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
     """The dense P x P Hessian of the mean loss, for small networks.
 
     Parameter order: layer by layer, W_l row-major, then b_l.
@@ -442,6 +506,7 @@ def hessian(params, X, Y, tile_size=TILE_SIZE):
         ValueError: P > MAX_DENSE_PARAMS (the matrix would not fit comfortably).
     """
     params, X, Y = check_inputs(params, X, Y)
+    weight_decay = _decay(weight_decay)
     size = n_params(params)
     if size > MAX_DENSE_PARAMS:
         raise ValueError(
@@ -540,7 +605,7 @@ def _parameter_layout(params):
     return layout
 
 
-def hvp(params, X, Y, vector, tile_size=TILE_SIZE):
+def hvp(params, X, Y, vector, tile_size=TILE_SIZE, weight_decay=None):
     """The Hessian-vector product H v of the mean loss, without forming H.
 
     Args:
@@ -554,20 +619,18 @@ def hvp(params, X, Y, vector, tile_size=TILE_SIZE):
     vector = numpy.asarray(vector, dtype=float)
     if vector.shape != (size,):
         raise ValueError(f"vector must have shape ({size},), got {vector.shape}")
-    return _hvp(params, X, Y, vector, tile_size)
+    return hvp_operator(params, X, Y, tile_size, keep=False,
+                        weight_decay=weight_decay)(vector)
 
 
-def _hvp(params, X, Y, vector, tile_size):
-    return hvp_operator(params, X, Y, tile_size, keep=False)(vector)
-
-
-def hvp_operator(params, X, Y, tile_size=TILE_SIZE, keep=True):
+def hvp_operator(params, X, Y, tile_size=TILE_SIZE, keep=True, weight_decay=None):
     """A function v -> H v for repeated products (Lanczos).
 
     With ``keep`` the per-sample arrays of every tile are computed once and kept,
     which costs memory linear in N; without it each product recomputes them.
     """
     params, X, Y = check_inputs(params, X, Y)
+    weight_decay = _decay(weight_decay)
     dims = _dims(params, X)
     W1, b1 = params[0]
     W2, b2 = params[1]
@@ -620,7 +683,58 @@ def hvp_operator(params, X, Y, tile_size=TILE_SIZE, keep=True):
     return product
 
 
-def ws_bound(params, X, Y, tile_size=TILE_SIZE):
+def loss(params, X, Y, weight_decay=None):
+    """The objective: the mean over samples of softmax_cross_entropy.
+
+    Returns:
+        float.
+    """
+    params, X, Y = check_inputs(params, X, Y)
+    weight_decay = _decay(weight_decay)
+    total = 0.0
+    for tile in _tiles(X.shape[0], TILE_SIZE):
+        q = _gradient_quantities(params, X[tile], Y[tile])
+        total += float(numpy.sum(-numpy.sum(q["y"]*(q["z2"] - _logsumexp(q["z2"])[:, None]), axis=1)))
+    penalty = sum(
+        float(numpy.sum(array**2))
+        for layer, (W, b) in enumerate(params, start=1)
+        for name, array in ((f"W{layer}", W), (f"b{layer}", b))
+        if array is not None and name in PENALIZED
+    )
+    return total / X.shape[0] + 0.5 * weight_decay * penalty
+
+
+def gradient(params, X, Y, weight_decay=None):
+    """The gradient of ``loss``, in the parameter order of ``hessian``.
+
+    Returns:
+        (P,) array.
+    """
+    params, X, Y = check_inputs(params, X, Y)
+    weight_decay = _decay(weight_decay)
+    dims = _dims(params, X)
+    W1, b1 = params[0]
+    W2, b2 = params[1]
+    layout = _parameter_layout(params)
+    out = {name: numpy.zeros(shape) for name, (_, shape) in layout.items()}
+    for tile in _tiles(X.shape[0], TILE_SIZE):
+        q = _gradient_quantities(params, X[tile], Y[tile])
+        out["W1"] += (
+            numpy.einsum("na,nb->ba", q["a0"], q["g1"], optimize=True)
+        )
+        out["b1"] += (
+            numpy.einsum("na->a", q["g1"])
+        )
+        out["W2"] += (
+            numpy.einsum("na,nb->ba", q["a1"], q["g2"], optimize=True)
+        )
+        out["b2"] += (
+            numpy.einsum("na->a", q["g2"])
+        )
+    return numpy.concatenate([out[name].ravel() for name in layout]) / X.shape[0]
+
+
+def ws_bound(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
     """The Wolkowicz-Styan bounds on the extreme Hessian eigenvalues.
 
     With m = tr(H)/P and s^2 = tr(H^2)/P - m^2 (clamped at 0):
@@ -631,8 +745,9 @@ def ws_bound(params, X, Y, tile_size=TILE_SIZE):
         Bounds.
     """
     params, X, Y = check_inputs(params, X, Y)
-    trace = _trace_h(params, X, Y, tile_size)
-    trace_sq = _trace_h2(params, X, Y, tile_size)
+    weight_decay = _decay(weight_decay)
+    trace = _trace_h(params, X, Y, tile_size, weight_decay)
+    trace_sq = _trace_h2(params, X, Y, tile_size, weight_decay)
     return bounds_from_traces(trace, trace_sq, n_params(params))
 
 

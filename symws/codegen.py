@@ -44,6 +44,15 @@ class ActivationPrinter(NumPyPrinter):
         return "(1.0 - _erf(%s))" % self._print(expr.args[0])
 
 
+class ClassSum(sympy.Function):
+    """A sum over the output classes, printed as a row sum."""
+
+
+class LossPrinter(ActivationPrinter):
+    def _print_ClassSum(self, expr) -> str:
+        return "numpy.sum(%s, axis=1)" % self._print(expr.args[0])
+
+
 class ModulePrinter:
     """Turns one derivation's expressions into the code snippets of the template."""
 
@@ -106,12 +115,12 @@ class ModulePrinter:
         return f'numpy.einsum("{spec}", {", ".join(operands)}, optimize=True)'
 
     def coefficient(self, value) -> str:
-        """A term's coefficient as code: numbers, widths dims[l], WEIGHT_DECAY."""
+        """A term's coefficient as code: numbers, widths dims[l], weight_decay."""
         value = sympy.nsimplify(value)
         if value.is_Rational:
             return repr(float(value))
         names = {w: Symbol(f"dims[{l}]") for l, w in enumerate(self.d.widths)}
-        names[self.d.weight_decay_symbol] = Symbol("WEIGHT_DECAY")
+        names[self.d.weight_decay_symbol] = Symbol("weight_decay")
         unknown = value.free_symbols - set(names)
         if unknown:
             raise NotImplementedError(f"coefficient {value} has symbols {unknown}")
@@ -319,6 +328,44 @@ class ModulePrinter:
             groups.append({"name": group.name, "terms": terms})
         return groups
 
+    def gradient_groups(self) -> list[dict]:
+        groups = []
+        for group in self.d.groups:
+            expr = self.with_sample(self.d.gradients[group.name])
+
+            def operand(factor):
+                name = factor.base.label.name
+                return name if not self.d.tensors[name].per_sample else f'q["{name}"]'
+
+            terms = self.linear_combination(expr, tuple(group.col_indices), operand,
+                                            samples='q["a0"].shape[0]')
+            groups.append({"name": group.name, "terms": terms})
+        return groups
+
+    def loss_code(self) -> str:
+        """The per-sample loss summed over a tile, printed from the loss expression.
+
+        Sums over the classes become row sums; log sum_j exp(f_j) becomes the
+        shifted log-sum-exp; functions print in their overflow-free forms.
+        """
+        logits = self.d.tensors[f"z{self.d.spec.depth}"].base
+        targets = self.d.tensors["y"].base
+        expr = self.d.loss.loss.replace(
+            lambda e: e.func is sympy.log and isinstance(e.args[0], sympy.Sum)
+            and e.args[0].function.func is sympy.exp,
+            lambda e: Symbol("LOGSUMEXP"),
+        )
+        expr = expr.replace(lambda e: isinstance(e, sympy.Sum),
+                            lambda e: ClassSum(e.function))
+        expr = expr.replace(
+            lambda e: isinstance(e, Indexed) and e.base in (logits, targets),
+            lambda e: Symbol("LOGITS" if e.base == logits else "TARGETS"),
+        )
+        code = LossPrinter({"fully_qualified_modules": True}).doprint(expr)
+        name = f"z{self.d.spec.depth}"
+        return (code.replace("LOGSUMEXP", f'_logsumexp(q["{name}"])[:, None]')
+                .replace("LOGITS", f'q["{name}"]').replace("TARGETS", 'q["y"]'))
+
     def bound_code(self) -> list[tuple[str, str]]:
         d = self.d
         names = {d.trace_symbol: "trace", d.trace_sq_symbol: "trace_sq",
@@ -343,6 +390,23 @@ def render_module(derivation: Derivation, spec_path: str = "") -> str:
         + list(derivation.group_blocks.values())
         + list(derivation.hvp.values())
     )
+    gradient_needed = printer.needed(
+        list(derivation.gradients.values())
+        + [derivation.tensors[f"z{derivation.spec.depth}"].base[0],
+           derivation.tensors["y"].base[0]]
+    )
+    quantity_sets = []
+    for name, purpose, needed in (
+        ("trace", "tr(H)", trace_needed),
+        ("pair", "tr(H^2), the dense Hessian and the product H v", pair_needed),
+        ("gradient", "the loss and its gradient", gradient_needed),
+    ):
+        quantity_sets.append({
+            "name": name,
+            "purpose": purpose,
+            "lines": printer.quantity_lines(needed),
+            "names": [n for n in needed if derivation.tensors[n].per_sample],
+        })
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         keep_trailing_newline=True,
@@ -356,10 +420,12 @@ def render_module(derivation: Derivation, spec_path: str = "") -> str:
         spec=derivation.spec,
         spec_path=spec_path or f"derivations/{derivation.spec.name}.toml",
         sympy_version=sympy.__version__,
-        trace_lines=printer.quantity_lines(trace_needed),
-        trace_names=[n for n in trace_needed if derivation.tensors[n].per_sample],
-        pair_lines=printer.quantity_lines(pair_needed),
-        pair_names=[n for n in pair_needed if derivation.tensors[n].per_sample],
+        quantity_sets=quantity_sets,
+        gradient_groups=printer.gradient_groups(),
+        loss_code=printer.loss_code(),
+        penalized=[g.name for g in derivation.groups if derivation.spec.weight_decay
+                   and (derivation.spec.weight_decay_scope == "all"
+                        or g.name.startswith("W"))],
         trace_components=printer.component_code(pair=False),
         trace_terms=printer.term_code(pair=False),
         pair_components=printer.component_code(pair=True),
@@ -367,7 +433,6 @@ def render_module(derivation: Derivation, spec_path: str = "") -> str:
         hessian_blocks=printer.hessian_blocks(),
         hvp_groups=printer.hvp_groups(),
         bounds=printer.bound_code(),
-        uses_erf="_erf(" in "\n".join(printer.quantity_lines(pair_needed)),
         depth=derivation.spec.depth,
         targets=LOSSES[derivation.spec.loss].targets,
         min_classes=LOSSES[derivation.spec.loss].min_classes,

@@ -154,6 +154,8 @@ class Derivation:
             symbols ``trace_symbol``, ``trace_sq_symbol`` and ``n_params_symbol``.
         n_params: P as an expression of the widths.
         report: stage timings and sizes.
+        gradients: group name -> per-sample entry of dl/dG in G's column indices
+            (i, j), with the weight decay's term.
         hvp: group name -> per-sample entry of the Hessian-vector product H^n v,
             with v's parts the tensors ``v_W1``, ``v_b1``, ...
     """
@@ -182,6 +184,7 @@ class Derivation:
     n_params_symbol: Symbol
     report: Report
     hvp: dict
+    gradients: dict
     weight_decay_symbol: Symbol
 
 
@@ -253,6 +256,7 @@ class Engine:
         start = time.perf_counter()
         self.parameter_groups()
         self.derive_blocks()
+        self.derive_gradients()
         self.derive_hessian_vector_product()
         self.timed("blocks", start, *self.group_blocks.values())
 
@@ -473,6 +477,18 @@ class Engine:
             for k in range(l, self.L + 1)
         }
 
+    def derive_gradients(self) -> None:
+        """dl/dG per sample for every group, plus the weight decay's lambda G."""
+        self.gradients = {}
+        for group in self.groups:
+            entry = self.gradient_entry(group)
+            if self.penalized(group):
+                summed = tuple(self.indices.summed("w") for _ in group.row_indices)
+                G = group.tensor.base
+                penalty = self.weight_decay / 2 * G[summed] ** 2
+                entry += contract(sympy.diff(penalty, G[group.col_indices]))
+            self.gradients[group.name] = entry
+
     def penalized(self, group: Group) -> bool:
         return bool(self.spec.weight_decay) and (
             self.spec.weight_decay_scope == "all" or group.name.startswith("W")
@@ -692,6 +708,7 @@ class Engine:
             n_params_symbol=self.n_params_symbol,
             report=self.report,
             hvp=self.hvp,
+            gradients=self.gradients,
             weight_decay_symbol=self.weight_decay,
         )
 
