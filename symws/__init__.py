@@ -11,11 +11,13 @@ eigenvalues of an independently built Hessian computed with mpmath.
 """
 
 from symws.engine import Derivation, derive
+from symws.interop import Model, from_sklearn, from_torch
 from symws.spec import Spec, load_spec
 
 __version__ = "0.1.0"
 
-__all__ = ["Derivation", "Spec", "derive", "load_spec", "evaluator"]
+__all__ = ["Derivation", "Model", "Spec", "derive", "evaluator", "from_sklearn",
+           "from_torch", "load_spec"]
 
 
 def evaluator(spec):

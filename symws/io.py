@@ -1,4 +1,5 @@
-"""Loading weights and data for the command line: .npz archives, never pickles.
+"""Loading weights and data for the command line: .npz archives without pickles,
+or PyTorch state dicts loaded with weights_only.
 
 weights.npz holds W1, b1, W2, b2, ... (W_l of shape (d_l, d_{l-1})); biases are
 all present or all absent. data.npz holds X (N, d_0) and either y (N,) integer
@@ -43,13 +44,59 @@ def open_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
         raise ValueError(f"{what} file {path} is not a valid .npz archive ({error})") from None
 
 
+def load_state_dict(path: Path) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """[(W, b), ...] from a PyTorch state dict of an nn.Sequential (.pt/.pth).
+
+    Loaded with ``weights_only=True``: tensors and plain containers, no code.
+    Keys look like "0.weight", "0.bias", "2.weight", ...; layers are taken in the
+    order of their module index.
+    """
+    try:
+        import torch
+    except ImportError:
+        raise ValueError(f"{path}: reading .pt files needs PyTorch (pip install torch)") \
+            from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"weights file {path} is not a loadable PyTorch state dict "
+                         f"({type(error).__name__})") from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()
+    ):
+        raise ValueError(f"weights file {path} is not a state dict of tensors")
+    layers: dict[int, dict[str, np.ndarray]] = {}
+    for key, tensor in state.items():
+        match = re.fullmatch(r"(?:.*\.)?(\d+)\.(weight|bias)", key)
+        if not match:
+            raise ValueError(f"weights file {path}: unexpected entry {key!r} "
+                             "(expected <index>.weight and <index>.bias)")
+        layers.setdefault(int(match[1]), {})[match[2]] = (
+            tensor.detach().to(torch.float64).numpy())
+    params = []
+    for index in sorted(layers):
+        if "weight" not in layers[index]:
+            raise ValueError(f"weights file {path}: layer {index} has a bias but no weight")
+        params.append((layers[index]["weight"], layers[index].get("bias")))
+    if not params:
+        raise ValueError(f"weights file {path} holds no layers")
+    if len({b is None for _, b in params}) > 1:
+        raise ValueError(f"weights file {path}: biases must be given for every layer or none")
+    return params
+
+
 def load_weights(path: str | Path) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """[(W1, b1), ...] from weights.npz; b_l is None when the archive has no biases.
+    """[(W1, b1), ...] from weights.npz (or a PyTorch state dict .pt/.pth); b_l is
+    None when the file has no biases.
 
     Raises:
         ValueError: no W1, a gap in the layer numbers, unknown keys, or biases for
             some layers only.
     """
+    if Path(path).suffix in (".pt", ".pth"):
+        if not Path(path).is_file():
+            raise ValueError(f"weights file not found: {path}")
+        return load_state_dict(Path(path))
     arrays = open_npz(path, "weights")
     unknown = sorted(k for k in arrays if not re.fullmatch(r"[Wb][1-9][0-9]*", k))
     if unknown:
