@@ -558,24 +558,25 @@ def _trace_h(params, X, Y, tile_size, weight_decay):
     return float(total / X.shape[0])
 
 
-def trace_h2(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
+def trace_h2(params, X, Y, tile_size=TILE_SIZE, weight_decay=None, progress=None):
     """tr(H^2) = ||H||_F^2 of the mean loss, as a sum over pairs of samples.
 
     The pair sum runs over tiles of samples (upper triangle of tile pairs, doubled
     off the diagonal: the summand is symmetric in the two samples), so memory is
-    bounded by the tile size.
+    bounded by the tile size. ``progress``, if given, is called with (tile pairs
+    done, tile pairs in all) after each pair.
 
     Returns:
         float, tr(H^2).
     """
     params, X, Y = check_inputs(params, X, Y)
-    return _trace_h2(params, X, Y, tile_size, _decay(weight_decay))
+    return _trace_h2(params, X, Y, tile_size, _decay(weight_decay), progress)
 
 
-def _trace_h2(params, X, Y, tile_size, weight_decay):
-    dims = _dims(params, X)
+def _trace_h2(params, X, Y, tile_size, weight_decay, progress=None):
     tiles = _tiles(X.shape[0], tile_size)
     total = 0.0
+    done, pairs = 0, len(tiles) * (len(tiles) + 1) // 2
     for first, row_tile in enumerate(tiles):
         rows = _pair_quantities(params, X[row_tile], Y[row_tile])
         for second in range(first, len(tiles)):
@@ -583,178 +584,197 @@ def _trace_h2(params, X, Y, tile_size, weight_decay):
             cols = rows if second == first else _pair_quantities(
                 params, X[col_tile], Y[col_tile]
             )
-            K9 = _gram(
-                rows["a0"],
-                cols["a0"],
-            )
-            K10 = _gram(
-                rows["S1"],
-                cols["S1"],
-            )
-            K11 = _gram(
-                rows["a1"],
-                cols["a1"],
-            )
-            K12 = _gram(
-                rows["C2_1"],
-                cols["C2_1"],
-            )
-            K13 = _gram(
-                numpy.einsum("na,nb->nab", rows["g2"], rows["sp1"], optimize=True),
-                numpy.einsum("mab,mb->mab", cols["C2_1"], cols["a1"], optimize=True),
-            )
-            K14 = _gram(
-                numpy.einsum("nab,nb->nab", rows["C2_1"], rows["a1"], optimize=True),
-                numpy.einsum("ma,mb->mab", cols["g2"], cols["sp1"], optimize=True),
-            )
-            K15 = _gram(
-                rows["g2"],
-                cols["g2"],
-            )
-            K16 = _gram(
-                rows["sp1"],
-                cols["sp1"],
-            )
-            K17 = _gram(
-                rows["a2"],
-                cols["a2"],
-            )
-            K18 = _gram(
-                rows["C3_1"],
-                cols["C3_1"],
-            )
-            K19 = _gram(
-                numpy.einsum("nab,nc->ncba", rows["A3_1"], rows["g3"], optimize=True),
-                numpy.einsum("mab,mc->mabc", cols["C3_1"], cols["a2"], optimize=True),
-            )
-            K20 = _gram(
-                numpy.einsum("nab,nc->ncba", rows["C3_1"], rows["a2"], optimize=True),
-                numpy.einsum("mab,mc->mabc", cols["A3_1"], cols["g3"], optimize=True),
-            )
-            K21 = _gram(
-                rows["g3"],
-                cols["g3"],
-            )
-            K22 = _gram(
-                rows["A3_1"],
-                cols["A3_1"],
-            )
-            K23 = _gram(
-                rows["a3"],
-                cols["a3"],
-            )
-            K24 = _gram(
-                rows["C4_1"],
-                cols["C4_1"],
-            )
-            K25 = _gram(
-                numpy.einsum("nab,nc->ncba", rows["A4_1"], rows["g4"], optimize=True),
-                numpy.einsum("mab,mc->mabc", cols["C4_1"], cols["a3"], optimize=True),
-            )
-            K26 = _gram(
-                numpy.einsum("nab,nc->ncba", rows["C4_1"], rows["a3"], optimize=True),
-                numpy.einsum("mab,mc->mabc", cols["A4_1"], cols["g4"], optimize=True),
-            )
-            K27 = _gram(
-                rows["g4"],
-                cols["g4"],
-            )
-            K28 = _gram(
-                rows["A4_1"],
-                cols["A4_1"],
-            )
-            K29 = _gram(
-                rows["S2"],
-                cols["S2"],
-            )
-            K30 = _gram(
-                rows["C3_2"],
-                cols["C3_2"],
-            )
-            K31 = _gram(
-                numpy.einsum("na,nb->nab", rows["g3"], rows["sp2"], optimize=True),
-                numpy.einsum("mab,mb->mab", cols["C3_2"], cols["a2"], optimize=True),
-            )
-            K32 = _gram(
-                numpy.einsum("nab,nb->nab", rows["C3_2"], rows["a2"], optimize=True),
-                numpy.einsum("ma,mb->mab", cols["g3"], cols["sp2"], optimize=True),
-            )
-            K33 = _gram(
-                rows["sp2"],
-                cols["sp2"],
-            )
-            K34 = _gram(
-                rows["C4_2"],
-                cols["C4_2"],
-            )
-            K35 = _gram(
-                numpy.einsum("nab,nc->ncba", rows["A4_2"], rows["g4"], optimize=True),
-                numpy.einsum("mab,mc->mabc", cols["C4_2"], cols["a3"], optimize=True),
-            )
-            K36 = _gram(
-                numpy.einsum("nab,nc->ncba", rows["C4_2"], rows["a3"], optimize=True),
-                numpy.einsum("mab,mc->mabc", cols["A4_2"], cols["g4"], optimize=True),
-            )
-            K37 = _gram(
-                rows["A4_2"],
-                cols["A4_2"],
-            )
-            K38 = _gram(
-                rows["S3"],
-                cols["S3"],
-            )
-            K39 = _gram(
-                rows["C4_3"],
-                cols["C4_3"],
-            )
-            K40 = _gram(
-                numpy.einsum("na,nb->nab", rows["g4"], rows["sp3"], optimize=True),
-                numpy.einsum("mab,mb->mab", cols["C4_3"], cols["a3"], optimize=True),
-            )
-            K41 = _gram(
-                numpy.einsum("nab,nb->nab", rows["C4_3"], rows["a3"], optimize=True),
-                numpy.einsum("ma,mb->mab", cols["g4"], cols["sp3"], optimize=True),
-            )
-            K42 = _gram(
-                rows["sp3"],
-                cols["sp3"],
-            )
-            K43 = _gram(
-                rows["S4"],
-                cols["S4"],
-            )
-            pair_sum = numpy.sum(
-                K10 * K9 * K9
-                + 2.0 * K11 * K12 * K9
-                + 2.0 * K13 * K9
-                + 2.0 * K14 * K9
-                + 2.0 * K15 * K16 * K9
-                + 2.0 * K17 * K18 * K9
-                + 2.0 * K19 * K9
-                + 2.0 * K20 * K9
-                + 2.0 * K21 * K22 * K9
-                + 2.0 * K23 * K24 * K9
-                + 2.0 * K25 * K9
-                + 2.0 * K26 * K9
-                + 2.0 * K27 * K28 * K9
-                + K11 * K11 * K29
-                + 2.0 * K11 * K17 * K30
-                + 2.0 * K11 * K31
-                + 2.0 * K11 * K32
-                + 2.0 * K11 * K21 * K33
-                + 2.0 * K11 * K23 * K34
-                + 2.0 * K11 * K35
-                + 2.0 * K11 * K36
-                + 2.0 * K11 * K27 * K37
-                + K17 * K17 * K38
-                + 2.0 * K17 * K23 * K39
-                + 2.0 * K17 * K40
-                + 2.0 * K17 * K41
-                + 2.0 * K17 * K27 * K42
-                + K23 * K23 * K43
-            )
+            pair_sum = _tile_pair_sum(params, X, rows, cols, weight_decay)
             total += pair_sum if second == first else 2.0 * pair_sum
+            done += 1
+            if progress is not None:
+                progress(done, pairs)
     return float(total / X.shape[0] ** 2)
+
+
+def tile_pair_sum(params, rows_X, rows_Y, cols_X, cols_Y, weight_decay=None):
+    """sum over n in the row tile and m in the column tile of the summand of
+    N^2 tr(H^2): one independent piece of the pair sum (for parallel backends).
+
+    Arguments are checked inputs (see check_inputs) of the two tiles.
+    """
+    rows = _pair_quantities(params, rows_X, rows_Y)
+    cols = _pair_quantities(params, cols_X, cols_Y)
+    return float(_tile_pair_sum(params, rows_X, rows, cols, _decay(weight_decay)))
+
+
+def _tile_pair_sum(params, X, rows, cols, weight_decay):
+    dims = _dims(params, X)
+    K9 = _gram(
+        rows["a0"],
+        cols["a0"],
+    )
+    K10 = _gram(
+        rows["S1"],
+        cols["S1"],
+    )
+    K11 = _gram(
+        rows["a1"],
+        cols["a1"],
+    )
+    K12 = _gram(
+        rows["C2_1"],
+        cols["C2_1"],
+    )
+    K13 = _gram(
+        numpy.einsum("na,nb->nab", rows["g2"], rows["sp1"], optimize=True),
+        numpy.einsum("mab,mb->mab", cols["C2_1"], cols["a1"], optimize=True),
+    )
+    K14 = _gram(
+        numpy.einsum("nab,nb->nab", rows["C2_1"], rows["a1"], optimize=True),
+        numpy.einsum("ma,mb->mab", cols["g2"], cols["sp1"], optimize=True),
+    )
+    K15 = _gram(
+        rows["g2"],
+        cols["g2"],
+    )
+    K16 = _gram(
+        rows["sp1"],
+        cols["sp1"],
+    )
+    K17 = _gram(
+        rows["a2"],
+        cols["a2"],
+    )
+    K18 = _gram(
+        rows["C3_1"],
+        cols["C3_1"],
+    )
+    K19 = _gram(
+        numpy.einsum("nab,nc->ncba", rows["A3_1"], rows["g3"], optimize=True),
+        numpy.einsum("mab,mc->mabc", cols["C3_1"], cols["a2"], optimize=True),
+    )
+    K20 = _gram(
+        numpy.einsum("nab,nc->ncba", rows["C3_1"], rows["a2"], optimize=True),
+        numpy.einsum("mab,mc->mabc", cols["A3_1"], cols["g3"], optimize=True),
+    )
+    K21 = _gram(
+        rows["g3"],
+        cols["g3"],
+    )
+    K22 = _gram(
+        rows["A3_1"],
+        cols["A3_1"],
+    )
+    K23 = _gram(
+        rows["a3"],
+        cols["a3"],
+    )
+    K24 = _gram(
+        rows["C4_1"],
+        cols["C4_1"],
+    )
+    K25 = _gram(
+        numpy.einsum("nab,nc->ncba", rows["A4_1"], rows["g4"], optimize=True),
+        numpy.einsum("mab,mc->mabc", cols["C4_1"], cols["a3"], optimize=True),
+    )
+    K26 = _gram(
+        numpy.einsum("nab,nc->ncba", rows["C4_1"], rows["a3"], optimize=True),
+        numpy.einsum("mab,mc->mabc", cols["A4_1"], cols["g4"], optimize=True),
+    )
+    K27 = _gram(
+        rows["g4"],
+        cols["g4"],
+    )
+    K28 = _gram(
+        rows["A4_1"],
+        cols["A4_1"],
+    )
+    K29 = _gram(
+        rows["S2"],
+        cols["S2"],
+    )
+    K30 = _gram(
+        rows["C3_2"],
+        cols["C3_2"],
+    )
+    K31 = _gram(
+        numpy.einsum("na,nb->nab", rows["g3"], rows["sp2"], optimize=True),
+        numpy.einsum("mab,mb->mab", cols["C3_2"], cols["a2"], optimize=True),
+    )
+    K32 = _gram(
+        numpy.einsum("nab,nb->nab", rows["C3_2"], rows["a2"], optimize=True),
+        numpy.einsum("ma,mb->mab", cols["g3"], cols["sp2"], optimize=True),
+    )
+    K33 = _gram(
+        rows["sp2"],
+        cols["sp2"],
+    )
+    K34 = _gram(
+        rows["C4_2"],
+        cols["C4_2"],
+    )
+    K35 = _gram(
+        numpy.einsum("nab,nc->ncba", rows["A4_2"], rows["g4"], optimize=True),
+        numpy.einsum("mab,mc->mabc", cols["C4_2"], cols["a3"], optimize=True),
+    )
+    K36 = _gram(
+        numpy.einsum("nab,nc->ncba", rows["C4_2"], rows["a3"], optimize=True),
+        numpy.einsum("mab,mc->mabc", cols["A4_2"], cols["g4"], optimize=True),
+    )
+    K37 = _gram(
+        rows["A4_2"],
+        cols["A4_2"],
+    )
+    K38 = _gram(
+        rows["S3"],
+        cols["S3"],
+    )
+    K39 = _gram(
+        rows["C4_3"],
+        cols["C4_3"],
+    )
+    K40 = _gram(
+        numpy.einsum("na,nb->nab", rows["g4"], rows["sp3"], optimize=True),
+        numpy.einsum("mab,mb->mab", cols["C4_3"], cols["a3"], optimize=True),
+    )
+    K41 = _gram(
+        numpy.einsum("nab,nb->nab", rows["C4_3"], rows["a3"], optimize=True),
+        numpy.einsum("ma,mb->mab", cols["g4"], cols["sp3"], optimize=True),
+    )
+    K42 = _gram(
+        rows["sp3"],
+        cols["sp3"],
+    )
+    K43 = _gram(
+        rows["S4"],
+        cols["S4"],
+    )
+    return numpy.sum(
+        K10 * K9 * K9
+        + 2.0 * K11 * K12 * K9
+        + 2.0 * K13 * K9
+        + 2.0 * K14 * K9
+        + 2.0 * K15 * K16 * K9
+        + 2.0 * K17 * K18 * K9
+        + 2.0 * K19 * K9
+        + 2.0 * K20 * K9
+        + 2.0 * K21 * K22 * K9
+        + 2.0 * K23 * K24 * K9
+        + 2.0 * K25 * K9
+        + 2.0 * K26 * K9
+        + 2.0 * K27 * K28 * K9
+        + K11 * K11 * K29
+        + 2.0 * K11 * K17 * K30
+        + 2.0 * K11 * K31
+        + 2.0 * K11 * K32
+        + 2.0 * K11 * K21 * K33
+        + 2.0 * K11 * K23 * K34
+        + 2.0 * K11 * K35
+        + 2.0 * K11 * K36
+        + 2.0 * K11 * K27 * K37
+        + K17 * K17 * K38
+        + 2.0 * K17 * K23 * K39
+        + 2.0 * K17 * K40
+        + 2.0 * K17 * K41
+        + 2.0 * K17 * K27 * K42
+        + K23 * K23 * K43
+    )
 
 
 def n_params(params):
@@ -1025,7 +1045,7 @@ def gradient(params, X, Y, weight_decay=None):
     return numpy.concatenate([out[name].ravel() for name in layout]) / X.shape[0]
 
 
-def ws_bound(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
+def ws_bound(params, X, Y, tile_size=TILE_SIZE, weight_decay=None, progress=None):
     """The Wolkowicz-Styan bounds on the extreme Hessian eigenvalues.
 
     With m = tr(H)/P and s^2 = tr(H^2)/P - m^2 (clamped at 0):
@@ -1038,7 +1058,7 @@ def ws_bound(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
     params, X, Y = check_inputs(params, X, Y)
     weight_decay = _decay(weight_decay)
     trace = _trace_h(params, X, Y, tile_size, weight_decay)
-    trace_sq = _trace_h2(params, X, Y, tile_size, weight_decay)
+    trace_sq = _trace_h2(params, X, Y, tile_size, weight_decay, progress)
     return bounds_from_traces(trace, trace_sq, n_params(params))
 
 

@@ -401,24 +401,25 @@ def _trace_h(params, X, Y, tile_size, weight_decay):
     return float(total / X.shape[0])
 
 
-def trace_h2(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
+def trace_h2(params, X, Y, tile_size=TILE_SIZE, weight_decay=None, progress=None):
     """tr(H^2) = ||H||_F^2 of the mean loss, as a sum over pairs of samples.
 
     The pair sum runs over tiles of samples (upper triangle of tile pairs, doubled
     off the diagonal: the summand is symmetric in the two samples), so memory is
-    bounded by the tile size.
+    bounded by the tile size. ``progress``, if given, is called with (tile pairs
+    done, tile pairs in all) after each pair.
 
     Returns:
         float, tr(H^2).
     """
     params, X, Y = check_inputs(params, X, Y)
-    return _trace_h2(params, X, Y, tile_size, _decay(weight_decay))
+    return _trace_h2(params, X, Y, tile_size, _decay(weight_decay), progress)
 
 
-def _trace_h2(params, X, Y, tile_size, weight_decay):
-    dims = _dims(params, X)
+def _trace_h2(params, X, Y, tile_size, weight_decay, progress=None):
     tiles = _tiles(X.shape[0], tile_size)
     total = 0.0
+    done, pairs = 0, len(tiles) * (len(tiles) + 1) // 2
     for first, row_tile in enumerate(tiles):
         rows = _pair_quantities(params, X[row_tile], Y[row_tile])
         for second in range(first, len(tiles)):
@@ -426,62 +427,81 @@ def _trace_h2(params, X, Y, tile_size, weight_decay):
             cols = rows if second == first else _pair_quantities(
                 params, X[col_tile], Y[col_tile]
             )
-            K5 = _gram(
-                rows["a0"],
-                cols["a0"],
-            )
-            K6 = _gram(
-                rows["S1"],
-                cols["S1"],
-            )
-            K7 = _gram(
-                rows["a1"],
-                cols["a1"],
-            )
-            K8 = _gram(
-                rows["C2_1"],
-                cols["C2_1"],
-            )
-            K9 = _gram(
-                numpy.einsum("na,nb->nab", rows["g2"], rows["sp1"], optimize=True),
-                numpy.einsum("mab,mb->mab", cols["C2_1"], cols["a1"], optimize=True),
-            )
-            K10 = _gram(
-                numpy.einsum("nab,nb->nab", rows["C2_1"], rows["a1"], optimize=True),
-                numpy.einsum("ma,mb->mab", cols["g2"], cols["sp1"], optimize=True),
-            )
-            K11 = _gram(
-                rows["g2"],
-                cols["g2"],
-            )
-            K12 = _gram(
-                rows["sp1"],
-                cols["sp1"],
-            )
-            K13 = _gram(
-                rows["S2"],
-                cols["S2"],
-            )
-            pair_sum = numpy.sum(
-                K5 * K5 * K6
-                + 2.0 * K5 * K6
-                + 2.0 * K5 * K7 * K8
-                + 2.0 * K5 * K9
-                + 2.0 * K10 * K5
-                + 2.0 * K11 * K12 * K5
-                + 2.0 * K5 * K8
-                + K6
-                + 2.0 * K7 * K8
-                + 2.0 * K9
-                + 2.0 * K10
-                + 2.0 * K11 * K12
-                + 2.0 * K8
-                + K13 * K7 * K7
-                + 2.0 * K13 * K7
-                + K13
-            )
+            pair_sum = _tile_pair_sum(params, X, rows, cols, weight_decay)
             total += pair_sum if second == first else 2.0 * pair_sum
+            done += 1
+            if progress is not None:
+                progress(done, pairs)
     return float(total / X.shape[0] ** 2)
+
+
+def tile_pair_sum(params, rows_X, rows_Y, cols_X, cols_Y, weight_decay=None):
+    """sum over n in the row tile and m in the column tile of the summand of
+    N^2 tr(H^2): one independent piece of the pair sum (for parallel backends).
+
+    Arguments are checked inputs (see check_inputs) of the two tiles.
+    """
+    rows = _pair_quantities(params, rows_X, rows_Y)
+    cols = _pair_quantities(params, cols_X, cols_Y)
+    return float(_tile_pair_sum(params, rows_X, rows, cols, _decay(weight_decay)))
+
+
+def _tile_pair_sum(params, X, rows, cols, weight_decay):
+    dims = _dims(params, X)
+    K5 = _gram(
+        rows["a0"],
+        cols["a0"],
+    )
+    K6 = _gram(
+        rows["S1"],
+        cols["S1"],
+    )
+    K7 = _gram(
+        rows["a1"],
+        cols["a1"],
+    )
+    K8 = _gram(
+        rows["C2_1"],
+        cols["C2_1"],
+    )
+    K9 = _gram(
+        numpy.einsum("na,nb->nab", rows["g2"], rows["sp1"], optimize=True),
+        numpy.einsum("mab,mb->mab", cols["C2_1"], cols["a1"], optimize=True),
+    )
+    K10 = _gram(
+        numpy.einsum("nab,nb->nab", rows["C2_1"], rows["a1"], optimize=True),
+        numpy.einsum("ma,mb->mab", cols["g2"], cols["sp1"], optimize=True),
+    )
+    K11 = _gram(
+        rows["g2"],
+        cols["g2"],
+    )
+    K12 = _gram(
+        rows["sp1"],
+        cols["sp1"],
+    )
+    K13 = _gram(
+        rows["S2"],
+        cols["S2"],
+    )
+    return numpy.sum(
+        K5 * K5 * K6
+        + 2.0 * K5 * K6
+        + 2.0 * K5 * K7 * K8
+        + 2.0 * K5 * K9
+        + 2.0 * K10 * K5
+        + 2.0 * K11 * K12 * K5
+        + 2.0 * K5 * K8
+        + K6
+        + 2.0 * K7 * K8
+        + 2.0 * K9
+        + 2.0 * K10
+        + 2.0 * K11 * K12
+        + 2.0 * K8
+        + K13 * K7 * K7
+        + 2.0 * K13 * K7
+        + K13
+    )
 
 
 def n_params(params):
@@ -726,7 +746,7 @@ def gradient(params, X, Y, weight_decay=None):
     return numpy.concatenate([out[name].ravel() for name in layout]) / X.shape[0]
 
 
-def ws_bound(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
+def ws_bound(params, X, Y, tile_size=TILE_SIZE, weight_decay=None, progress=None):
     """The Wolkowicz-Styan bounds on the extreme Hessian eigenvalues.
 
     With m = tr(H)/P and s^2 = tr(H^2)/P - m^2 (clamped at 0):
@@ -739,7 +759,7 @@ def ws_bound(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
     params, X, Y = check_inputs(params, X, Y)
     weight_decay = _decay(weight_decay)
     trace = _trace_h(params, X, Y, tile_size, weight_decay)
-    trace_sq = _trace_h2(params, X, Y, tile_size, weight_decay)
+    trace_sq = _trace_h2(params, X, Y, tile_size, weight_decay, progress)
     return bounds_from_traces(trace, trace_sq, n_params(params))
 
 

@@ -4,6 +4,7 @@
     symws derive SPEC.toml [--out DIR]
     symws verify [NAME ...] [--dps D] [--trials T] [--no-sweep]
     symws bound --spec NAME_OR_TOML --weights W.npz --data D.npz [--json] [--exact]
+        [--dask ADDRESS|local] [--quiet]
     symws latex NAME [--pdf] [--snippet] [--out DIR]
 
 A user's mistake (bad file, bad shapes, unknown activation, ...) is reported as one
@@ -80,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     bound.add_argument("--weights", required=True, help="weights .npz (W1, b1, ...)")
     bound.add_argument("--data", required=True, help="data .npz (X and y or Y)")
     bound.add_argument("--json", action="store_true", help="print one JSON object")
+    bound.add_argument(
+        "--dask", metavar="ADDRESS",
+        help="compute the pair sums on a Dask cluster (a scheduler address, or "
+        "'local' for a two-worker cluster on this machine)",
+    )
+    bound.add_argument(
+        "--quiet", action="store_true", help="no progress bar",
+    )
     bound.add_argument(
         "--exact", action="store_true",
         help="also the exact extreme eigenvalues (dense, or Lanczos for large P)",
@@ -259,6 +268,50 @@ def load_evaluator(spec: str):
     return import_evaluator(spec)
 
 
+class progress_bar:
+    """A tqdm bar fed by (done, total) callbacks; silent off a terminal or when quiet."""
+
+    def __init__(self, label: str, quiet: bool) -> None:
+        self.label, self.quiet, self.bar = label, quiet, None
+
+    def __enter__(self):
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=self.label,
+                            disable=True if self.quiet else None)
+        self.bar.update(done - self.bar.n)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def dask_bound(module, params, X, Y, address: str):
+    """ws_bound with the pair sums on Dask: at ``address``, or a local cluster."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise UsageError("--dask needs dask.distributed: pip install 'symws[dask]'") \
+            from None
+    from symws import parallel
+
+    if address == "local":
+        with LocalCluster(n_workers=2, threads_per_worker=1,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            return parallel.ws_bound(module, params, X, Y, client=client)
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as error:
+        raise UsageError(f"cannot reach the Dask scheduler at {address}: {error}") \
+            from None
+    with client:
+        return parallel.ws_bound(module, params, X, Y, client=client)
+
+
 def run_bound(args: argparse.Namespace) -> int:
     from symws.io import load_data, load_weights
 
@@ -270,7 +323,11 @@ def run_bound(args: argparse.Namespace) -> int:
             f"{args.weights} has {len(params)} layers but {module.NAME} has depth "
             f"{module.DEPTH}"
         )
-    result = module.ws_bound(params, X, Y).as_dict()
+    if args.dask:
+        result = dask_bound(module, params, X, Y, args.dask).as_dict()
+    else:
+        with progress_bar("tr(H^2) tile pairs", args.quiet or args.json) as progress:
+            result = module.ws_bound(params, X, Y, progress=progress).as_dict()
 
     if args.exact:
         from symws.spectrum import extreme_eigenvalues

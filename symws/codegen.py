@@ -278,7 +278,7 @@ class ModulePrinter:
                     shared.append(index)
         left_code = self.einsum(left, (self.n, *shared), operand)
         right_code = self.einsum(right, (self.m, *shared), operand)
-        return f"_gram(\n                {left_code},\n                {right_code},\n            )"
+        return f"_gram(\n        {left_code},\n        {right_code},\n    )"
 
     def term_code(self, pair: bool) -> list[str]:
         terms = self.d.trace_sq_terms if pair else self.d.trace_terms
@@ -443,6 +443,7 @@ def load_module(source: str, name: str) -> types.ModuleType:
     """Execute generated source as a module (for specs derived in memory)."""
     spec = importlib.util.spec_from_loader(name, loader=None)
     module = importlib.util.module_from_spec(spec)
+    module.__symws_source__ = source
     sys.modules[name] = module
     try:
         exec(compile(source, f"<symws generated {name}>", "exec"), module.__dict__)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-REGISTERED = ["tanh", "sigmoid", "softplus", "gelu", "silu"]
 CUSTOM = "z*tanh(log(1 + exp(z)))"
 
 ROWS = [
@@ -31,6 +30,8 @@ ROWS = [
     ("gelu-L3-nobias", 3, "gelu", False, None, 3, 13, False, 1.0),
     ("silu-L2-nobias", 2, "silu", False, None, 4, 14, False, 1.0),
     ("silu-L3-bias", 3, "silu", True, None, 3, 15, True, 1.0),
+    ("mish-L2-nobias", 2, "mish", False, None, 3, 30, True, 1.0),
+    ("identity-L3-bias", 3, "identity", True, None, 4, 31, False, 1.0),
     ("mish-expr-L2-bias", 2, CUSTOM, True, None, 4, 16, False, 1.0),
     ("mish-expr-L3-nobias", 3, CUSTOM, False, None, 3, 17, True, 1.0),
     ("atan-expr-L2-bias", 2, "atan(z)", True, None, 3, 18, False, 1.0),
