@@ -6,6 +6,7 @@
     symws bound --spec NAME_OR_TOML --weights W.npz --data D.npz [--json] [--exact]
         [--dask ADDRESS|local] [--quiet]
     symws latex NAME [--pdf] [--snippet] [--out DIR]
+    symws bench [--repeats R] [--quick] [--json FILE]
 
 A user's mistake (bad file, bad shapes, unknown activation, ...) is reported as one
 line on stderr with exit status 2; ``regenerate --check`` exits 1 when generated/
@@ -68,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the sweep over depths 1-4 with and without biases",
     )
 
+    bench = commands.add_parser(
+        "bench", help="time symws against the dense Hessian, Lanczos and PyHessian"
+    )
+    bench.add_argument("--repeats", type=int, default=5, help="repeats (median)")
+    bench.add_argument("--quick", action="store_true",
+                       help="the two smallest configurations only")
+    bench.add_argument("--json", metavar="FILE", help="also write the results here")
+
     latex = commands.add_parser("latex", help="the LaTeX derivation of an evaluator")
     latex.add_argument("name", help="evaluator name (a spec in derivations/)")
     latex.add_argument("--pdf", action="store_true", help="compile it to NAME.pdf")
@@ -104,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "verify": run_verify,
         "bound": run_bound,
         "latex": run_latex,
+        "bench": run_bench,
     }
     try:
         return handlers[args.command](args)
@@ -241,6 +251,17 @@ def run_verify(args: argparse.Namespace) -> int:
     print(repr(report))
     print(f"{sum(c.passed for c in report)} passed, {sum(not c.passed for c in report)} failed")
     return 0 if report.passed else EXIT_FAILED
+
+
+# -- bench ------------------------------------------------------------------------
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from symws.bench import bench_command
+
+    if args.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
+    return bench_command(repeats=args.repeats, quick=args.quick, json_path=args.json)
 
 
 # -- latex ------------------------------------------------------------------------

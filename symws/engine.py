@@ -188,6 +188,14 @@ class Derivation:
     weight_decay_symbol: Symbol
 
 
+    def latex(self, expr: Expr) -> str:
+        """LaTeX of an expression of this derivation in the document's notation
+        (S^{(1)}_{ip}, a^{(0)}_q, ...) rather than the code names."""
+        from symws.latex import Renderer
+
+        return Renderer(self).latex(expr)
+
+
 class Engine:
     """Carries the state of one derivation: tensors, index names, timings."""
 

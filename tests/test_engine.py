@@ -107,3 +107,10 @@ def test_report_has_a_row_per_stage():
     text = repr(d.report)
     for stage in ("activation", "loss", "backward", "blocks", "traces", "bounds"):
         assert stage in text
+
+
+def test_latex_uses_the_document_notation():
+    d = symws.derive(Spec("x", 2, "tanh"))
+    text = d.latex(d.blocks[(1, 2)])
+    assert "C^{(2,1)}" in text and "g^{(2)}" in text and "C2_1" not in text
+    assert r"\operatorname{tr}(H^2)" in d.latex(d.bounds["lambda_max_upper"])
