@@ -12,8 +12,9 @@ Arguments shared by every function:
         b_l of shape (d_l,) or None (this evaluator has no biases).
     X: (N, d_0) inputs. Y: (N,) integer labels in [0, K) or (N, K) target rows
         (non-negative, each summing to 1). K = d_4 >= 2.
-    tile_size: samples per tile of the pair sums; memory grows with its square,
-        never with N^2.
+    tile_size: samples per tile of the pair sums (None: as many as fit about
+        256 MB of per-sample arrays, at most TILE_SIZE); memory grows with it and
+        with the square of the widths, never with N^2.
 
 sigma(z)   = softplus(z)
 sigma'(z)  = sigmoid(z)
@@ -118,6 +119,8 @@ def check_inputs(params, X, Y):
                 raise ValueError(
                     f"b{layer} has {b.shape[0]} entries, W{layer} has {W.shape[0]} rows"
                 )
+        if 0 in W.shape:
+            raise ValueError(f"W{layer} has shape {W.shape}: every width must be >= 1")
         if checked and W.shape[1] != checked[-1][0].shape[0]:
             raise ValueError(
                 f"W{layer} has {W.shape[1]} columns but layer {layer - 1} has "
@@ -145,9 +148,7 @@ def _float_array(value, name, ndim):
         array = numpy.asarray(value)
     except Exception as error:
         raise ValueError(f"{name} is not an array: {error}") from None
-    if array.dtype == object or not (
-        numpy.issubdtype(array.dtype, numpy.number) or array.dtype == bool
-    ):
+    if array.dtype == object or not numpy.issubdtype(array.dtype, numpy.number):
         raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
     if numpy.iscomplexobj(array):
         raise ValueError(f"{name} must be real, got dtype {array.dtype}")
@@ -161,6 +162,8 @@ def _float_array(value, name, ndim):
 
 def _targets(Y, n_samples, classes):
     """(N, K) float targets from labels or rows, checked for the loss's kind."""
+    if Y is None:
+        raise ValueError("targets are missing: give y (labels) or Y (target rows)")
     Y = numpy.asarray(Y)
     if Y.ndim == 1:
         if Y.shape[0] != n_samples:
@@ -206,10 +209,33 @@ def _dims(params, X):
 
 
 def _tiles(n_samples, tile_size):
-    if int(tile_size) < 1:
+    if isinstance(tile_size, bool) or not isinstance(tile_size, (int, numpy.integer)):
+        raise ValueError(f"tile_size must be a positive integer, got {tile_size!r}")
+    if tile_size < 1:
         raise ValueError(f"tile_size must be >= 1, got {tile_size}")
     step = int(tile_size)
     return [slice(start, min(start + step, n_samples)) for start in range(0, n_samples, step)]
+
+
+def auto_tile_size(params, budget_bytes=256 * 2**20):
+    """Samples per tile so that one tile's per-sample arrays stay near the budget.
+
+    The largest per-sample arrays are d_k x d_l (S_l, C, J, A), so a tile of T
+    samples holds about T * (sum_l d_l)^2 floats; wide layers get small tiles.
+    """
+    width = sum(W.shape[0] for W, _ in params) + params[0][0].shape[1]
+    per_sample = 8 * 2 * width**2
+    return int(max(1, min(TILE_SIZE, budget_bytes // per_sample)))
+
+
+def _finite(value, what):
+    """Refuse a non-finite result instead of returning a silently wrong number."""
+    if not numpy.all(numpy.isfinite(value)):
+        raise ValueError(
+            f"{what} is not finite in float64: the weights or inputs are too large "
+            "(overflow); rescale them"
+        )
+    return value
 
 
 def _trace_quantities(params, a0, y):
@@ -526,13 +552,14 @@ def _decay(weight_decay):
     return value
 
 
-def trace_h(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
+def trace_h(params, X, Y, tile_size=None, weight_decay=None):
     """tr(H) of the mean loss: (1/N) sum_n sum over terms of products of inner products.
 
     Returns:
         float, the trace (units of the loss per squared parameter unit).
     """
     params, X, Y = check_inputs(params, X, Y)
+    tile_size = auto_tile_size(params) if tile_size is None else tile_size
     return _trace_h(params, X, Y, tile_size, _decay(weight_decay))
 
 
@@ -555,10 +582,10 @@ def _trace_h(params, X, Y, tile_size, weight_decay):
             + K5 * K6
             + K7 * K8
         )
-    return float(total / X.shape[0])
+    return float(_finite(total / X.shape[0], "tr(H)"))
 
 
-def trace_h2(params, X, Y, tile_size=TILE_SIZE, weight_decay=None, progress=None):
+def trace_h2(params, X, Y, tile_size=None, weight_decay=None, progress=None):
     """tr(H^2) = ||H||_F^2 of the mean loss, as a sum over pairs of samples.
 
     The pair sum runs over tiles of samples (upper triangle of tile pairs, doubled
@@ -570,6 +597,7 @@ def trace_h2(params, X, Y, tile_size=TILE_SIZE, weight_decay=None, progress=None
         float, tr(H^2).
     """
     params, X, Y = check_inputs(params, X, Y)
+    tile_size = auto_tile_size(params) if tile_size is None else tile_size
     return _trace_h2(params, X, Y, tile_size, _decay(weight_decay), progress)
 
 
@@ -589,7 +617,7 @@ def _trace_h2(params, X, Y, tile_size, weight_decay, progress=None):
             done += 1
             if progress is not None:
                 progress(done, pairs)
-    return float(total / X.shape[0] ** 2)
+    return float(_finite(total / X.shape[0] ** 2, "tr(H^2)"))
 
 
 def tile_pair_sum(params, rows_X, rows_Y, cols_X, cols_Y, weight_decay=None):
@@ -782,7 +810,7 @@ def n_params(params):
     return int(sum(W.size + (0 if b is None else b.size) for W, b in params))
 
 
-def hessian(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
+def hessian(params, X, Y, tile_size=None, weight_decay=None):
     """The dense P x P Hessian of the mean loss, for small networks.
 
     Parameter order: layer by layer, W_l row-major, then b_l.
@@ -791,6 +819,7 @@ def hessian(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
         ValueError: P > MAX_DENSE_PARAMS (the matrix would not fit comfortably).
     """
     params, X, Y = check_inputs(params, X, Y)
+    tile_size = auto_tile_size(params) if tile_size is None else tile_size
     weight_decay = _decay(weight_decay)
     size = n_params(params)
     if size > MAX_DENSE_PARAMS:
@@ -880,7 +909,7 @@ def hessian(params, X, Y, tile_size=TILE_SIZE, weight_decay=None):
         rows = slice(offsets["W4"], offsets["W4"] + sizes["W4"])
         cols = slice(offsets["W4"], offsets["W4"] + sizes["W4"])
         H[rows, cols] += block.reshape(sizes["W4"], sizes["W4"])
-    return H / X.shape[0]
+    return _finite(H / X.shape[0], "the Hessian")
 
 
 def _parameter_layout(params):
@@ -894,7 +923,7 @@ def _parameter_layout(params):
     return layout
 
 
-def hvp(params, X, Y, vector, tile_size=TILE_SIZE, weight_decay=None):
+def hvp(params, X, Y, vector, tile_size=None, weight_decay=None):
     """The Hessian-vector product H v of the mean loss, without forming H.
 
     Args:
@@ -904,6 +933,7 @@ def hvp(params, X, Y, vector, tile_size=TILE_SIZE, weight_decay=None):
         (P,) array.
     """
     params, X, Y = check_inputs(params, X, Y)
+    tile_size = auto_tile_size(params) if tile_size is None else tile_size
     size = n_params(params)
     vector = numpy.asarray(vector, dtype=float)
     if vector.shape != (size,):
@@ -912,13 +942,14 @@ def hvp(params, X, Y, vector, tile_size=TILE_SIZE, weight_decay=None):
                         weight_decay=weight_decay)(vector)
 
 
-def hvp_operator(params, X, Y, tile_size=TILE_SIZE, keep=True, weight_decay=None):
+def hvp_operator(params, X, Y, tile_size=None, keep=True, weight_decay=None):
     """A function v -> H v for repeated products (Lanczos).
 
     With ``keep`` the per-sample arrays of every tile are computed once and kept,
     which costs memory linear in N; without it each product recomputes them.
     """
     params, X, Y = check_inputs(params, X, Y)
+    tile_size = auto_tile_size(params) if tile_size is None else tile_size
     weight_decay = _decay(weight_decay)
     dims = _dims(params, X)
     W1, b1 = params[0]
@@ -1001,7 +1032,7 @@ def loss(params, X, Y, weight_decay=None):
     params, X, Y = check_inputs(params, X, Y)
     weight_decay = _decay(weight_decay)
     total = 0.0
-    for tile in _tiles(X.shape[0], TILE_SIZE):
+    for tile in _tiles(X.shape[0], auto_tile_size(params)):
         q = _gradient_quantities(params, X[tile], Y[tile])
         total += float(numpy.sum(-numpy.sum(q["y"]*(q["z4"] - _logsumexp(q["z4"])[:, None]), axis=1)))
     penalty = sum(
@@ -1010,7 +1041,7 @@ def loss(params, X, Y, weight_decay=None):
         for name, array in ((f"W{layer}", W), (f"b{layer}", b))
         if array is not None and name in PENALIZED
     )
-    return total / X.shape[0] + 0.5 * weight_decay * penalty
+    return float(_finite(total / X.shape[0] + 0.5 * weight_decay * penalty, "the loss"))
 
 
 def gradient(params, X, Y, weight_decay=None):
@@ -1028,7 +1059,7 @@ def gradient(params, X, Y, weight_decay=None):
     W4, b4 = params[3]
     layout = _parameter_layout(params)
     out = {name: numpy.zeros(shape) for name, (_, shape) in layout.items()}
-    for tile in _tiles(X.shape[0], TILE_SIZE):
+    for tile in _tiles(X.shape[0], auto_tile_size(params)):
         q = _gradient_quantities(params, X[tile], Y[tile])
         out["W1"] += (
             numpy.einsum("na,nb->ba", q["a0"], q["g1"], optimize=True)
@@ -1042,10 +1073,11 @@ def gradient(params, X, Y, weight_decay=None):
         out["W4"] += (
             numpy.einsum("na,nb->ba", q["a3"], q["g4"], optimize=True)
         )
-    return numpy.concatenate([out[name].ravel() for name in layout]) / X.shape[0]
+    return _finite(numpy.concatenate([out[name].ravel() for name in layout]) / X.shape[0],
+                   "the gradient")
 
 
-def ws_bound(params, X, Y, tile_size=TILE_SIZE, weight_decay=None, progress=None):
+def ws_bound(params, X, Y, tile_size=None, weight_decay=None, progress=None):
     """The Wolkowicz-Styan bounds on the extreme Hessian eigenvalues.
 
     With m = tr(H)/P and s^2 = tr(H^2)/P - m^2 (clamped at 0):
@@ -1056,6 +1088,7 @@ def ws_bound(params, X, Y, tile_size=TILE_SIZE, weight_decay=None, progress=None
         Bounds.
     """
     params, X, Y = check_inputs(params, X, Y)
+    tile_size = auto_tile_size(params) if tile_size is None else tile_size
     weight_decay = _decay(weight_decay)
     trace = _trace_h(params, X, Y, tile_size, weight_decay)
     trace_sq = _trace_h2(params, X, Y, tile_size, weight_decay, progress)
@@ -1064,14 +1097,22 @@ def ws_bound(params, X, Y, tile_size=TILE_SIZE, weight_decay=None, progress=None
 
 def bounds_from_traces(trace, trace_sq, n_params):
     """The Bounds for given tr(H), tr(H^2) and P >= 2."""
-    mean = trace/n_params
-    spread = math.sqrt(max(0, trace_sq/n_params - trace**2/n_params**2))
-    lambda_max_upper = math.sqrt(n_params - 1)*math.sqrt(max(0, trace_sq/n_params - trace**2/n_params**2)) + trace/n_params
-    lambda_max_lower = math.sqrt(max(0, trace_sq/n_params - trace**2/n_params**2))/math.sqrt(n_params - 1) + trace/n_params
-    lambda_min_lower = -math.sqrt(n_params - 1)*math.sqrt(max(0, trace_sq/n_params - trace**2/n_params**2)) + trace/n_params
-    lambda_min_upper = -math.sqrt(max(0, trace_sq/n_params - trace**2/n_params**2))/math.sqrt(n_params - 1) + trace/n_params
-    spectral_range_upper = math.sqrt(2)*math.sqrt(n_params)*math.sqrt(max(0, trace_sq/n_params - trace**2/n_params**2))
-    frobenius_upper = math.sqrt(trace_sq)
+    _finite([trace, trace_sq], "tr(H) or tr(H^2)")
+    if n_params < 2:
+        raise ValueError(f"the bounds need P >= 2 parameters, got {n_params}")
+    try:
+        mean = trace/n_params
+        spread = math.sqrt(max(0, trace_sq/n_params - trace**2/n_params**2))
+        lambda_max_upper = math.sqrt(n_params - 1)*math.sqrt(max(0, trace_sq/n_params - trace**2/n_params**2)) + trace/n_params
+        lambda_max_lower = math.sqrt(max(0, trace_sq/n_params - trace**2/n_params**2))/math.sqrt(n_params - 1) + trace/n_params
+        lambda_min_lower = -math.sqrt(n_params - 1)*math.sqrt(max(0, trace_sq/n_params - trace**2/n_params**2)) + trace/n_params
+        lambda_min_upper = -math.sqrt(max(0, trace_sq/n_params - trace**2/n_params**2))/math.sqrt(n_params - 1) + trace/n_params
+        spectral_range_upper = math.sqrt(2)*math.sqrt(n_params)*math.sqrt(max(0, trace_sq/n_params - trace**2/n_params**2))
+        frobenius_upper = math.sqrt(trace_sq)
+    except OverflowError:
+        raise ValueError(
+            "the bounds overflow float64: the weights or inputs are too large"
+        ) from None
     return Bounds(
         trace=float(trace),
         trace_sq=float(trace_sq),

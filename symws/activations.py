@@ -14,6 +14,8 @@ jump (ReLU, abs, Max, sign, Heaviside, Piecewise, ...) are refused.
 
 from __future__ import annotations
 
+import ast
+
 import mpmath
 import sympy
 from sympy import Expr, Function, Symbol, Wild, exp, log
@@ -128,6 +130,57 @@ PARSE_NAMESPACE = {
 }
 
 
+SYMPY_GLOBALS = {
+    "Integer": sympy.Integer, "Float": sympy.Float, "Rational": sympy.Rational,
+    "Symbol": sympy.Symbol, "true": sympy.true, "false": sympy.false,
+}
+ALLOWED_NODES = (
+    ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load,
+    ast.Constant, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd,
+    ast.Tuple, ast.Compare, ast.Gt, ast.Lt, ast.GtE, ast.LtE,
+)
+
+
+def check_syntax(source: str, label: str) -> None:
+    """Allow arithmetic, numbers, z and the known functions; nothing else.
+
+    The text is parsed by Python's ``ast`` first, so attribute access, imports,
+    subscripts, lambdas and unknown names are refused before SymPy evaluates it.
+    """
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as error:
+        raise ValueError(f"activation {label!r} is not a valid expression: "
+                         f"{error.msg}") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, ALLOWED_NODES):
+            raise ValueError(
+                f"activation {label!r} is not an expression in z: "
+                f"{type(node).__name__} is not allowed"
+            )
+        if isinstance(node, ast.Call) and not (
+            isinstance(node.func, ast.Name) and node.func.id in PARSE_NAMESPACE
+        ):
+            raise ValueError(f"activation {label!r} calls an unknown function")
+        if isinstance(node, ast.Name) and node.id not in PARSE_NAMESPACE and not (
+            node.id in ("True", "False")
+        ):
+            if label.isidentifier() and label == source:
+                known = ", ".join(REGISTERED)
+                raise ValueError(
+                    f"unknown activation {label!r}: not a registered name ({known}) "
+                    "and not an expression in z"
+                )
+            raise ValueError(
+                f"activation {label!r} uses symbol(s) {node.id}; "
+                "write it as an expression in z alone"
+            )
+        if isinstance(node, ast.Constant) and not isinstance(
+            node.value, (int, float, bool)
+        ):
+            raise ValueError(f"activation {label!r} contains a non-numeric constant")
+
+
 def parse_activation(text: str) -> Expr:
     """Turn a registered name or an expression in ``z`` into a checked SymPy expression.
 
@@ -146,9 +199,11 @@ def parse_activation(text: str) -> Expr:
             f"activation {key!r} is not smooth: {NON_SMOOTH_NAMES[key.lower()]}; {WHY}"
         )
     source = REGISTERED.get(key.lower(), key)
+    check_syntax(source, key)
 
     try:
-        expr = sympy.parse_expr(source, local_dict=dict(PARSE_NAMESPACE))
+        expr = sympy.parse_expr(source, local_dict=dict(PARSE_NAMESPACE),
+                                global_dict={"__builtins__": {}, **SYMPY_GLOBALS})
     except Exception as error:
         if key.isidentifier() and key not in PARSE_NAMESPACE:
             known = ", ".join(REGISTERED)

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify", help="check generated evaluators against the mpmath oracle"
     )
-    verify.add_argument("names", nargs="*", help="evaluator names (default: all)")
+    verify.add_argument("names", nargs="*",
+                        help="evaluator names or spec .toml paths (default: all)")
     verify.add_argument("--dps", type=int, default=30, help="oracle digits (>= 20)")
     verify.add_argument("--trials", type=int, default=3, help="random networks each")
     verify.add_argument(
@@ -99,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="no progress bar",
     )
     bound.add_argument(
+        "--tile-size", type=int, default=None,
+        help="samples per tile of the pair sums (default: sized to ~256 MB)",
+    )
+    bound.add_argument(
         "--exact", action="store_true",
         help="also the exact extreme eigenvalues (dense, or Lanczos for large P)",
     )
@@ -116,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         "bench": run_bench,
     }
     try:
-        return handlers[args.command](args)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return handlers[args.command](args)
     except (UsageError, ValueError) as error:
         print(f"symws: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -182,7 +188,7 @@ def run_regenerate(args: argparse.Namespace) -> int:
 
 
 def run_derive(args: argparse.Namespace) -> int:
-    from symws.generate import render, write_atomically
+    from symws.generate import render, write_all
     from symws.spec import load_spec
 
     spec = load_spec(args.spec)
@@ -190,9 +196,8 @@ def run_derive(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is not a folder")
     result = render(spec, str(args.spec))
-    for name, text in result.files.items():
-        write_atomically(out / name, text)
-        print(f"wrote {out / name}")
+    for path in write_all({out / name: text for name, text in result.files.items()}):
+        print(f"wrote {path}")
     return 0
 
 
@@ -234,7 +239,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.trials < 1:
         raise UsageError(f"--trials must be >= 1, got {args.trials}")
     if args.names:
-        modules = [import_evaluator(name) for name in args.names]
+        modules = [load_evaluator(name) for name in args.names]
     else:
         import symws.generated as package
 
@@ -278,6 +283,8 @@ def run_latex(args: argparse.Namespace) -> int:
 
 def load_evaluator(spec: str):
     """A generated module by name, or one derived in memory from a spec file."""
+    if Path(spec).is_dir():
+        raise UsageError(f"{spec} is a folder; give an evaluator name or a spec .toml")
     if spec.endswith(".toml") or Path(spec).is_file():
         from symws.codegen import load_module
         from symws.generate import render
@@ -348,7 +355,8 @@ def run_bound(args: argparse.Namespace) -> int:
         result = dask_bound(module, params, X, Y, args.dask).as_dict()
     else:
         with progress_bar("tr(H^2) tile pairs", args.quiet or args.json) as progress:
-            result = module.ws_bound(params, X, Y, progress=progress).as_dict()
+            result = module.ws_bound(params, X, Y, tile_size=args.tile_size,
+                                     progress=progress).as_dict()
 
     if args.exact:
         from symws.spectrum import extreme_eigenvalues

@@ -101,29 +101,47 @@ def stale_files(root: Path, results: list[Rendered]) -> list[str]:
     return stale
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def write_all(files: dict[Path, str]) -> list[Path]:
+    """Write every file or none: each goes to a temporary file beside its target
+    first, and the renames happen only when all were written.
+
+    Raises:
+        ValueError: a target is a folder or its folder cannot be written.
+    """
+    for path in files:
+        if path.is_dir():
+            raise ValueError(f"cannot write {path}: it is a folder")
+    umask = os.umask(0)
+    os.umask(umask)
+    temporaries = {}
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            temporaries[path] = temporary
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            os.chmod(temporary, 0o666 & ~umask)
+        for path, temporary in temporaries.items():
+            os.replace(temporary, path)
+    except OSError as error:
+        raise ValueError(f"cannot write {error.filename}: {error.strerror}") from None
+    finally:
+        for temporary in temporaries.values():
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    return list(files)
 
 
 def write_outputs(results: list[Rendered], folder: Path) -> list[Path]:
-    written = []
+    """Write the files that changed, all or none."""
+    changed = {}
     for result in results:
         for name, text in result.files.items():
             path = folder / name
             if not path.exists() or path.read_text(encoding="utf-8") != text:
-                write_atomically(path, text)
-                written.append(path)
-    return written
+                changed[path] = text
+    return write_all(changed)
 
 
 def remove_orphans(root: Path, results: list[Rendered]) -> list[Path]:

@@ -26,6 +26,9 @@ def open_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
         raise ValueError(f"{what} file not found: {path}")
     if path.is_dir():
         raise ValueError(f"{what} file {path} is a folder, not an .npz archive")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{what} file {path} is not an .npz archive (save it with "
+                         "numpy.savez)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             if not hasattr(archive, "files"):

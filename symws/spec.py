@@ -32,6 +32,7 @@ FIELDS = {
     "weight_decay_scope": str,
 }
 SCOPES = ("weights", "all")
+MAX_DEPTH = 12
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,15 @@ class Spec:
             raise ValueError(f"{where}: name must be a Python identifier")
         if keyword.iskeyword(self.name):
             raise ValueError(f"{where}: name must not be a Python keyword")
+        if self.name.startswith("_"):
+            raise ValueError(f"{where}: name must not start with an underscore")
         if isinstance(self.depth, bool) or not isinstance(self.depth, int):
             raise ValueError(f"{where}: depth must be an integer, got {self.depth!r}")
-        if self.depth < 1:
-            raise ValueError(f"{where}: depth must be >= 1, got {self.depth}")
+        if not 1 <= self.depth <= MAX_DEPTH:
+            raise ValueError(
+                f"{where}: depth must be between 1 and {MAX_DEPTH}, got {self.depth} "
+                "(the derivation grows with the square of the depth)"
+            )
         if self.loss not in LOSSES:
             known = ", ".join(sorted(LOSSES))
             raise ValueError(f"{where}: unknown loss {self.loss!r} (known: {known})")

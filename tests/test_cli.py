@@ -138,8 +138,25 @@ def bad_inputs(folder: Path):
     (folder / "bad.toml").write_text("name = \n")
     (folder / "relu.toml").write_text('name = "r"\ndepth = 2\nactivation = "relu"\n')
 
+    np.save(folder / "plain.npy", np.ones(3))
+    (folder / "evil.toml").write_text(
+        'name = "evil"\ndepth = 2\nactivation = "__import__(\'os\').system(\'touch '
+        + str(folder / "PWNED") + '\')"\n')
+    (folder / "deep.toml").write_text('name = "deep"\ndepth = 100000\nactivation = "tanh"\n')
+    (folder / "init.toml").write_text('name = "__init__"\ndepth = 1\nactivation = "tanh"\n')
+    huge = X * 1e200
+
     bound = ["bound", "--spec", "three_layer_tanh"]
     return [
+        ("overflowing inputs", bound + ["--weights", weights, "--data",
+                                        npz("huge.npz", X=huge, y=y)], "not finite"),
+        ("a .npy file", bound + ["--weights", str(folder / "plain.npy"), "--data", data],
+         "npz"),
+        ("code in an activation", ["derive", str(folder / "evil.toml")], "unknown"),
+        ("absurd depth", ["derive", str(folder / "deep.toml")], "depth"),
+        ("reserved name", ["derive", str(folder / "init.toml")], "underscore"),
+        ("spec is a folder", ["bound", "--spec", str(folder), "--weights", weights,
+                              "--data", data], "folder"),
         ("missing weights", bound + ["--weights", str(folder / "none.npz"),
                                      "--data", data], "not found"),
         ("nan weights", bound + ["--weights", npz("nan.npz", W1=nan_W, b1=b1, W2=W2,
@@ -172,7 +189,8 @@ def bad_inputs(folder: Path):
 
 
 def test_bad_input_gives_one_line_and_exit_status_2(tmp_path, capsys):
-    for description, arguments, words in bad_inputs(tmp_path):
+    cases = bad_inputs(tmp_path)
+    for description, arguments, words in cases:
         status = main(arguments)
         captured = capsys.readouterr()
         message = captured.err.strip()
@@ -180,6 +198,31 @@ def test_bad_input_gives_one_line_and_exit_status_2(tmp_path, capsys):
         assert len(message.splitlines()) == 1, (description, message)
         assert words in message.lower(), (description, message)
         assert "Traceback" not in captured.err
+    assert not (tmp_path / "PWNED").exists(), "an activation string ran code"
+
+
+def test_derive_writes_nothing_when_one_output_cannot_be_written(tmp_path):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('name = "tiny"\ndepth = 1\nactivation = "tanh"\n')
+    (tmp_path / "out" / "tiny.tex").mkdir(parents=True)
+
+    assert main(["derive", str(spec), "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out" / "tiny.py").exists()
+
+
+def test_generated_files_are_readable_by_others(tmp_path):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('name = "tiny"\ndepth = 1\nactivation = "tanh"\n')
+    assert main(["derive", str(spec), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "tiny.py").stat().st_mode & 0o044 == 0o044
+
+
+def test_generated_modules_do_not_import_sympy():
+    code = ("import sys; from symws.generated import three_layer_tanh; "
+            "print('sympy' in sys.modules or 'mpmath' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True)
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_bad_input_through_the_console_script(tmp_path):

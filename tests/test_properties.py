@@ -210,3 +210,36 @@ def test_lanczos_finds_the_dense_extreme_eigenvalues(make_evaluator):
     assert lanczos.method == "lanczos" and lanczos.products > 0
     assert lanczos.lambda_max == pytest.approx(dense.lambda_max, rel=1e-8)
     assert lanczos.lambda_min == pytest.approx(dense.lambda_min, rel=1e-8, abs=1e-12)
+
+
+def test_api_refuses_bad_arguments_with_value_errors(make_evaluator):
+    """Cases a new user found: each is a ValueError naming the problem."""
+    module = make_evaluator(2, "tanh", True)
+    params, X, Y = random_network(2, True, widths=[3, 4, 3], n_samples=5, seed=70)
+    (W1, b1), (W2, b2) = params
+    bad = [
+        (dict(tile_size=0), "tile_size"),
+        (dict(tile_size=2.5), "tile_size"),
+        (dict(tile_size=True), "tile_size"),
+    ]
+    for kwargs, words in bad:
+        with pytest.raises(ValueError, match=words):
+            module.trace_h2(params, X, Y, **kwargs)
+    with pytest.raises(ValueError, match="missing"):
+        module.ws_bound(params, X, None)
+    with pytest.raises(ValueError, match="not finite"):
+        module.ws_bound([(W1 * 1e300, b1), (W2 * 1e300, b2)], X * 1e300, Y)
+    with pytest.raises(ValueError, match="numeric"):
+        module.ws_bound([(W1 > 0, b1), (W2, b2)], X, Y)
+    with pytest.raises(ValueError, match="width"):
+        module.ws_bound([(W1[:0], b1[:0]), (W2[:, :0], b2)], X, Y)
+    with pytest.raises(ValueError, match="weight_decay"):
+        module.ws_bound(params, X, Y, weight_decay=0.1)
+
+
+def test_default_tile_size_shrinks_for_wide_layers(make_evaluator):
+    module = make_evaluator(2, "tanh", True)
+    narrow, _, _ = random_network(2, True, widths=[4, 16, 3], n_samples=2, seed=71)
+    wide, _, _ = random_network(2, True, widths=[4, 2000, 3], n_samples=2, seed=72)
+    assert module.auto_tile_size(narrow) == module.TILE_SIZE
+    assert module.auto_tile_size(wide) < 10

@@ -74,7 +74,7 @@ def test_spec_file_round_trip(tmp_path):
     ('name = "a"\nactivation = "tanh"', "missing field 'depth'"),
     ('name = "a"\ndepth = "2"\nactivation = "tanh"', "depth"),
     ('name = "a"\ndepth = true\nactivation = "tanh"', "depth"),
-    ('name = "a"\ndepth = 0\nactivation = "tanh"', ">= 1"),
+    ('name = "a"\ndepth = 0\nactivation = "tanh"', "between 1 and"),
     ('name = "a-b"\ndepth = 1\nactivation = "tanh"', "identifier"),
     ('name = "class"\ndepth = 1\nactivation = "tanh"', "keyword"),
     ('name = "a"\ndepth = 1\nactivation = "tanh"\nloss = "hinge"', "unknown loss"),
