@@ -37,6 +37,7 @@ WEIGHT_DECAY_SCOPE = "weights"
 MIN_CLASSES = 2
 SPEC_DIGEST = "9f4d3fb007169bac"
 TILE_SIZE = 256
+CACHE_BYTES = 512 * 2**20
 MAX_DENSE_PARAMS = 12000
 GROUPS = ["W1", "b1", "W2", "b2"]
 PENALIZED = []
@@ -202,6 +203,14 @@ def _each_sample(value, a0):
 def _gram(left, right):
     """K[n, m] = <left[n], right[m]>: both sides flattened, one matrix product."""
     return left.reshape(left.shape[0], -1) @ right.reshape(right.shape[0], -1).T
+
+
+def _gram_symmetric(left, right):
+    """K[n, m] = <left[n], right[m]> for symmetric d x d slices: the upper
+    triangle, off-diagonal entries counted twice, in one matrix product."""
+    rows, cols = numpy.triu_indices(left.shape[-1])
+    weights = numpy.where(rows == cols, 1.0, 2.0)
+    return (left[:, rows, cols] * weights) @ right[:, rows, cols].T
 
 
 def _dims(params, X):
@@ -456,13 +465,23 @@ def _trace_h2(params, X, Y, tile_size, weight_decay, progress=None):
     tiles = _tiles(X.shape[0], tile_size)
     total = 0.0
     done, pairs = 0, len(tiles) * (len(tiles) + 1) // 2
-    for first, row_tile in enumerate(tiles):
-        rows = _pair_quantities(params, X[row_tile], Y[row_tile])
+    first_tile = _pair_quantities(params, X[tiles[0]], Y[tiles[0]])
+    tile_bytes = sum(array.nbytes for array in first_tile.values())
+    kept = {0: first_tile} if tile_bytes * len(tiles) <= CACHE_BYTES else None
+
+    def quantities(position):
+        if kept is None:
+            tile = tiles[position]
+            return _pair_quantities(params, X[tile], Y[tile])
+        if position not in kept:
+            tile = tiles[position]
+            kept[position] = _pair_quantities(params, X[tile], Y[tile])
+        return kept[position]
+
+    for first in range(len(tiles)):
+        rows = first_tile if first == 0 else quantities(first)
         for second in range(first, len(tiles)):
-            col_tile = tiles[second]
-            cols = rows if second == first else _pair_quantities(
-                params, X[col_tile], Y[col_tile]
-            )
+            cols = rows if second == first else quantities(second)
             pair_sum = _tile_pair_sum(params, X, rows, cols, weight_decay)
             total += pair_sum if second == first else 2.0 * pair_sum
             done += 1
@@ -488,10 +507,7 @@ def _tile_pair_sum(params, X, rows, cols, weight_decay):
         rows["a0"],
         cols["a0"],
     )
-    K6 = _gram(
-        rows["S1"],
-        cols["S1"],
-    )
+    K6 = _gram_symmetric(rows["S1"], cols["S1"])
     K7 = _gram(
         rows["a1"],
         cols["a1"],
@@ -516,10 +532,7 @@ def _tile_pair_sum(params, X, rows, cols, weight_decay):
         rows["sp1"],
         cols["sp1"],
     )
-    K13 = _gram(
-        rows["S2"],
-        cols["S2"],
-    )
+    K13 = _gram_symmetric(rows["S2"], cols["S2"])
     return numpy.sum(
         K5 * K5 * K6
         + 2.0 * K5 * K6

@@ -278,7 +278,18 @@ class ModulePrinter:
                     shared.append(index)
         left_code = self.einsum(left, (self.n, *shared), operand)
         right_code = self.einsum(right, (self.m, *shared), operand)
+        if self.symmetric_pair(left, right):
+            return f"_gram_symmetric({left_code}, {right_code})"
         return f"_gram(\n        {left_code},\n        {right_code},\n    )"
+
+    def symmetric_pair(self, left: list, right: list) -> bool:
+        """<S^n, S^m> of one symmetric tensor (an S_l): half the products suffice."""
+        if len(left) != 1 or len(right) != 1:
+            return False
+        a, b = left[0], right[0]
+        name = a.base.label.name
+        return (name == b.base.label.name and name.startswith("S")
+                and len(a.indices) == 3 and a.indices[1:] == b.indices[1:])
 
     def term_code(self, pair: bool) -> list[str]:
         terms = self.d.trace_sq_terms if pair else self.d.trace_terms
