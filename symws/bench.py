@@ -102,7 +102,8 @@ class Config:
     @property
     def name(self) -> str:
         shape = "-".join(str(w) for w in self.widths)
-        return f"{self.dataset} {shape} N={self.n_samples} {self.activation} {self.state}"
+        return (f"{self.dataset} {shape} N={self.n_samples} {self.activation} "
+                f"{self.state}")
 
 
 def configurations(quick: bool) -> list[Config]:
@@ -140,7 +141,8 @@ def evaluator_for(depth: int, activation: str):
     """The generated module for depth 2, else one derived in memory."""
     if depth == 2:
         try:
-            module = importlib.import_module(f"symws.generated.three_layer_{activation}")
+            module = importlib.import_module(
+                f"symws.generated.three_layer_{activation}")
         except ImportError:
             module = None
         if module is not None and (
@@ -212,7 +214,8 @@ def peer_status() -> dict:
         status["torch"] = {"available": True, "version": torch.__version__,
                            "threads": torch.get_num_threads()}
     except Exception as error:  # noqa: BLE001 - any failure means "not available"
-        status["torch"] = {"available": False, "error": f"{type(error).__name__}: {error}"}
+        status["torch"] = {"available": False,
+                           "error": f"{type(error).__name__}: {error}"}
     if not status["torch"]["available"]:
         status["pyhessian"] = {"available": False, "error": "torch is not available"}
         return status
@@ -287,7 +290,8 @@ def make_tools(config: Config, ev, params, X, y, peers: dict) -> dict:
             H = ev.hessian(params, X, y)
             eigenvalues = np.linalg.eigvalsh(H)
             flat = H.ravel()
-            return {"value": float(eigenvalues[-1]), "lambda_min": float(eigenvalues[0]),
+            return {"value": float(eigenvalues[-1]),
+                    "lambda_min": float(eigenvalues[0]),
                     "trace": float(np.trace(H)), "trace_sq": float(np.dot(flat, flat))}
 
         tools["dense_eigh"] = dense
@@ -470,7 +474,8 @@ def run_config(config: Config, repeats: int, peers: dict, log) -> dict:
                 entry["bound_over_exact"] = entry["value"] / exact_max
                 if not (entry["lambda_max_lower"] <= exact_max * (1 + 1e-9) + 1e-12
                         and exact_max <= entry["value"] * (1 + 1e-9) + 1e-12):
-                    problems.append(f"ws_bound does not bracket lambda_max = {exact_max}")
+                    problems.append(
+                        f"ws_bound does not bracket lambda_max = {exact_max}")
         elif key == "symws_trace_h" and dense["status"] == "ok":
             entry["rel_error"] = relative_error(entry["value"], dense["trace"])
             entry["reference"] = "dense trace"
@@ -506,11 +511,29 @@ def run_config(config: Config, repeats: int, peers: dict, log) -> dict:
         "name": config.name, "dataset": config.dataset, "widths": list(config.widths),
         "n_samples": config.n_samples, "activation": config.activation,
         "state": config.state, "n_params": size, "evaluator": ev.NAME,
+        "evaluator_source": _source_digest(ev),
         "loss": ev.loss(params, X, y),
         "accuracy": float(np.mean(np.argmax(_logits(params, X, config.activation),
                                             axis=1) == y)),
         "exact": exact, "tools": results, "ratios": ratios, "problems": problems,
+        "load_average_after": list(os.getloadavg()) if hasattr(os, "getloadavg")
+        else None,
     }
+
+
+def _source_digest(module) -> dict:
+    """Which generated code was timed: its spec digest and, for a module read from
+    a file, the file's SHA-256 (generated/ may be regenerated between runs)."""
+    import hashlib
+
+    digest = {"spec_digest": getattr(module, "SPEC_DIGEST", None), "file": None,
+              "sha256": None}
+    path = getattr(module, "__file__", None)
+    if path and os.path.exists(path):
+        with open(path, "rb") as handle:
+            digest["sha256"] = hashlib.sha256(handle.read()).hexdigest()[:16]
+        digest["file"] = os.path.basename(path)
+    return digest
 
 
 def _logits(params, X, activation):
@@ -606,8 +629,8 @@ def table_rows(result: dict) -> list[str]:
             notes.append(f"lambda_min {_number(entry['lambda_min'])}")
         if "value_spread" in entry:
             notes.append("value varied between rounds")
-        rows.append(prefix + f"{entry['median_ms']:>10.1f} {_number(entry['value']):>11}"
-                    f"  {versus:<22} {', '.join(notes)}")
+        rows.append(prefix + f"{entry['median_ms']:>10.1f} "
+                    f"{_number(entry['value']):>11}  {versus:<22} {', '.join(notes)}")
     return rows
 
 
@@ -620,7 +643,9 @@ def targets_summary(results: list[dict]) -> tuple[list[str], dict]:
         r = result["ratios"]
 
         def cell(name, width):
-            return f"{r[name]['median']:>{width}.3g}" if name in r else f"{'-':>{width}}"
+            if name not in r:
+                return f"{'-':>{width}}"
+            return f"{r[name]['median']:>{width}.3g}"
 
         lines.append(f"{result['name']:<40} {cell('ws_bound_over_pyhessian_eig', 11)} "
                      f"{cell('trace_h_over_pyhessian_trace', 15)} "
@@ -699,8 +724,11 @@ def bench_command(repeats: int = 5, quick: bool = False, json_path: str | None =
     if hasattr(os, "getloadavg"):
         info["load_average_end"] = list(os.getloadavg())
     info["total_seconds"] = time.perf_counter() - began
+    pyhessian = peers["pyhessian"]
+    pyhessian = ("available " + pyhessian.get("version", "") if pyhessian["available"]
+                 else "not available")
     lines += ["", f"repeats {repeats}; float64; total {info['total_seconds']:.0f} s; "
-              f"pyhessian: {'available ' + peers['pyhessian'].get('version', '') if peers['pyhessian']['available'] else 'not available'}"]
+              f"pyhessian: {pyhessian}"]
     print("\n".join(lines), flush=True)
 
     if json_path:
