@@ -321,35 +321,26 @@ class ModulePrinter:
             blocks.append({"row": row_name, "col": col_name, "terms": terms})
         return blocks
 
-    def hvp_groups(self) -> list[dict]:
+    def operand(self, factor) -> str:
+        """The array of a factor in the per-group sums: a part of the vector v, a
+        parameter, or a per-sample array of the tile (``q``)."""
+        name = factor.base.label.name
+        if name.startswith("v_"):
+            return f'parts["{name[2:]}"]'
+        if not self.d.tensors[name].per_sample:
+            return name
+        return f'q["{name}"]'
+
+    def group_sums(self, exprs: dict, column: bool) -> list[dict]:
+        """Per parameter group, the terms of a sum over the samples of a tile (the
+        Hessian-vector product in row indices, the gradient in column indices)."""
         groups = []
         for group in self.d.groups:
-            expr = self.with_sample(self.d.hvp[group.name])
-
-            def operand(factor):
-                name = factor.base.label.name
-                if name.startswith("v_"):
-                    return f'parts["{name[2:]}"]'
-                if not self.d.tensors[name].per_sample:
-                    return name
-                return f'q["{name}"]'
-
-            terms = self.linear_combination(expr, tuple(group.row_indices), operand,
-                                            samples='q["a0"].shape[0]')
-            groups.append({"name": group.name, "terms": terms})
-        return groups
-
-    def gradient_groups(self) -> list[dict]:
-        groups = []
-        for group in self.d.groups:
-            expr = self.with_sample(self.d.gradients[group.name])
-
-            def operand(factor):
-                name = factor.base.label.name
-                return name if not self.d.tensors[name].per_sample else f'q["{name}"]'
-
-            terms = self.linear_combination(expr, tuple(group.col_indices), operand,
-                                            samples='q["a0"].shape[0]')
+            indices = group.col_indices if column else group.row_indices
+            terms = self.linear_combination(
+                self.with_sample(exprs[group.name]), tuple(indices), self.operand,
+                samples='q["a0"].shape[0]',
+            )
             groups.append({"name": group.name, "terms": terms})
         return groups
 
@@ -432,7 +423,7 @@ def render_module(derivation: Derivation, spec_path: str = "") -> str:
         spec_path=spec_path or f"derivations/{derivation.spec.name}.toml",
         sympy_version=sympy.__version__,
         quantity_sets=quantity_sets,
-        gradient_groups=printer.gradient_groups(),
+        gradient_groups=printer.group_sums(derivation.gradients, column=True),
         loss_code=printer.loss_code(),
         penalized=[g.name for g in derivation.groups if derivation.spec.weight_decay
                    and (derivation.spec.weight_decay_scope == "all"
@@ -442,7 +433,7 @@ def render_module(derivation: Derivation, spec_path: str = "") -> str:
         pair_components=printer.component_code(pair=True),
         pair_terms=printer.term_code(pair=True),
         hessian_blocks=printer.hessian_blocks(),
-        hvp_groups=printer.hvp_groups(),
+        hvp_groups=printer.group_sums(derivation.hvp, column=False),
         bounds=printer.bound_code(),
         depth=derivation.spec.depth,
         targets=LOSSES[derivation.spec.loss].targets,
