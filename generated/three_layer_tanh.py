@@ -420,21 +420,26 @@ def trace_h(params, X, Y, tile_size=None, weight_decay=None):
 
 
 def _trace_h(params, X, Y, tile_size, weight_decay):
-    dims = _dims(params, X)
     total = 0.0
     for tile in _tiles(X.shape[0], tile_size):
         rows = _trace_quantities(params, X[tile], Y[tile])
-        K1 = numpy.einsum("na,na->n", rows["a0"], rows["a0"], optimize=True)
-        K2 = numpy.einsum("naa->n", rows["S1"])
-        K3 = numpy.einsum("na,na->n", rows["a1"], rows["a1"], optimize=True)
-        K4 = numpy.einsum("naa->n", rows["S2"])
-        total += numpy.sum(
-            K1 * K2
-            + K2
-            + K3 * K4
-            + K4
-        )
+        total += _tile_trace_sum(params, X, rows, weight_decay)
     return float(_finite(total / X.shape[0], "tr(H)"))
+
+
+def _tile_trace_sum(params, X, rows, weight_decay):
+    """sum over the samples of one tile of the summand of N tr(H)."""
+    dims = _dims(params, X)
+    K1 = numpy.einsum("na,na->n", rows["a0"], rows["a0"], optimize=True)
+    K2 = numpy.einsum("naa->n", rows["S1"])
+    K3 = numpy.einsum("na,na->n", rows["a1"], rows["a1"], optimize=True)
+    K4 = numpy.einsum("naa->n", rows["S2"])
+    return numpy.sum(
+        K1 * K2
+        + K2
+        + K3 * K4
+        + K4
+    )
 
 
 def trace_h2(params, X, Y, tile_size=None, weight_decay=None, progress=None):
@@ -454,8 +459,14 @@ def trace_h2(params, X, Y, tile_size=None, weight_decay=None, progress=None):
 
 
 def _trace_h2(params, X, Y, tile_size, weight_decay, progress=None):
+    return _traces(params, X, Y, tile_size, weight_decay, progress)[1]
+
+
+def _traces(params, X, Y, tile_size, weight_decay, progress=None):
+    """(tr(H), tr(H^2)) in one sweep: tr(H) reads the row tiles' arrays of the pair
+    sums, so the per-sample arrays are not computed twice."""
     tiles = _tiles(X.shape[0], tile_size)
-    total = 0.0
+    total = trace_total = 0.0
     done, pairs = 0, len(tiles) * (len(tiles) + 1) // 2
     first_tile = _pair_quantities(params, X[tiles[0]], Y[tiles[0]])
     tile_bytes = sum(array.nbytes for array in first_tile.values())
@@ -472,6 +483,7 @@ def _trace_h2(params, X, Y, tile_size, weight_decay, progress=None):
 
     for first in range(len(tiles)):
         rows = first_tile if first == 0 else quantities(first)
+        trace_total += _tile_trace_sum(params, X, rows, weight_decay)
         for second in range(first, len(tiles)):
             cols = rows if second == first else quantities(second)
             pair_sum = _tile_pair_sum(params, X, rows, cols, weight_decay)
@@ -479,7 +491,8 @@ def _trace_h2(params, X, Y, tile_size, weight_decay, progress=None):
             done += 1
             if progress is not None:
                 progress(done, pairs)
-    return float(_finite(total / X.shape[0] ** 2, "tr(H^2)"))
+    trace = float(_finite(trace_total / X.shape[0], "tr(H)"))
+    return trace, float(_finite(total / X.shape[0] ** 2, "tr(H^2)"))
 
 
 def tile_pair_sum(params, rows_X, rows_Y, cols_X, cols_Y, weight_decay=None):
@@ -804,8 +817,7 @@ def ws_bound(params, X, Y, tile_size=None, weight_decay=None, progress=None):
     params, X, Y = check_inputs(params, X, Y)
     tile_size = auto_tile_size(params) if tile_size is None else tile_size
     weight_decay = _decay(weight_decay)
-    trace = _trace_h(params, X, Y, tile_size, weight_decay)
-    trace_sq = _trace_h2(params, X, Y, tile_size, weight_decay, progress)
+    trace, trace_sq = _traces(params, X, Y, tile_size, weight_decay, progress)
     return bounds_from_traces(trace, trace_sq, n_params(params))
 
 

@@ -296,7 +296,7 @@ def load_evaluator(spec: str):
     return import_evaluator(spec)
 
 
-class progress_bar:
+class ProgressBar:
     """A tqdm bar fed by (done, total) callbacks; silent off a terminal or when quiet."""
 
     def __init__(self, label: str, quiet: bool) -> None:
@@ -354,7 +354,7 @@ def run_bound(args: argparse.Namespace) -> int:
     if args.dask:
         result = dask_bound(module, params, X, Y, args.dask).as_dict()
     else:
-        with progress_bar("tr(H^2) tile pairs", args.quiet or args.json) as progress:
+        with ProgressBar("tr(H^2) tile pairs", args.quiet or args.json) as progress:
             result = module.ws_bound(params, X, Y, tile_size=args.tile_size,
                                      progress=progress).as_dict()
 

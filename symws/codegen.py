@@ -397,6 +397,11 @@ def render_module(derivation: Derivation, spec_path: str = "") -> str:
         + [derivation.tensors[f"z{derivation.spec.depth}"].base[0],
            derivation.tensors["y"].base[0]]
     )
+    missing = set(trace_needed) - set(pair_needed)
+    if missing:
+        raise NotImplementedError(
+            f"tr(H) needs {sorted(missing)}, which the pair sums do not compute"
+        )
     quantity_sets = []
     for name, purpose, needed in (
         ("trace", "tr(H)", trace_needed),
